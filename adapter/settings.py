@@ -50,6 +50,7 @@ class Settings:
     key_label: str = "cdgi-dc"
     key_name: str = ""
     softhsm_dir: str = "var/softhsm"
+    state_dir: str = "var/run"
     max_bytes: int = 4 * 1024 * 1024
     max_depth: int = 64
     prefetch: int = 100

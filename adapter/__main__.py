@@ -1,0 +1,5 @@
+"""``python -m adapter`` is ``cdgi``."""
+
+from adapter.cli import main
+
+main()

@@ -1,0 +1,249 @@
+"""RabbitMQ: the only module that imports pika. Its errors leave here as ours.
+
+Topology (CONTRACT §2, names under the configured prefix)::
+
+    <p>.in  (topic) ──#──► <p>.in.q (quorum, delivery limit) ──dead-letter──► <p>.dlx ──► <p>.dead
+    <p>.out (topic) ──<receiver id>──► each partner's own queue
+
+One ``BlockingConnection`` with two channels: one consumes with a bounded prefetch, one
+publishes with confirms and ``mandatory``. pika is not thread-safe: the daemon drives both
+from one thread, and sleeps through ``Bus.sleep`` so that heartbeats keep flowing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+import pika.exceptions as px
+
+from adapter.errors import BrokerUnavailable, ConfigurationError
+from adapter.pipeline import Delivery
+from adapter.settings import Settings
+
+_BROKER_ERRORS = (px.AMQPError, OSError)
+
+
+@dataclass(frozen=True)
+class Published:
+    """The broker's answer for one message: ``SENT`` (confirmed) or ``UNROUTABLE``."""
+
+    state: str
+    detail: str | None = None
+
+
+class Bus:
+    """Consume from the inbound queue and publish to the outbound exchange."""
+
+    def __init__(self, settings: Settings, *, app_id: str = "cdgi-adapter") -> None:
+        self.settings = settings
+        self.app_id = app_id
+        self._conn: pika.BlockingConnection | None = None
+        self._consume_ch: Any = None
+        self._publish_ch: Any = None
+        self._consumer: Iterator[Any] | None = None
+
+    # -- connection ----------------------------------------------------------------------
+    def connect(self) -> None:
+        """Open the connection and both channels; BrokerUnavailable if the broker is down."""
+        try:
+            params = pika.URLParameters(self.settings.amqp_url)
+        except (ValueError, px.AMQPError) as e:
+            raise ConfigurationError(f"bad CDGI_AMQP_URL: {e}") from None
+        params.heartbeat = 30
+        params.blocked_connection_timeout = 60
+        params.client_properties = {"connection_name": f"{self.app_id} {self.settings.prefix}"}
+        try:
+            self._conn = pika.BlockingConnection(params)
+            self._publish_ch = self._conn.channel()
+            self._publish_ch.confirm_delivery()
+        except px.ProbableAuthenticationError as e:
+            raise ConfigurationError(
+                "RabbitMQ refused the credentials in CDGI_AMQP_URL; check user and password"
+            ) from e
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"cannot reach RabbitMQ: {_describe(e)}") from e
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open."""
+        return self._conn is not None and self._conn.is_open
+
+    def close(self) -> None:
+        """Close quietly (unacked deliveries go back to the queue)."""
+        conn, self._conn = self._conn, None
+        self._consumer = None
+        self._consume_ch = self._publish_ch = None
+        if conn is not None and conn.is_open:
+            try:
+                conn.close()
+            except _BROKER_ERRORS:
+                pass
+
+    def declare_topology(self) -> None:
+        """Declare the exchanges and queues of CONTRACT §2 (idempotent)."""
+        s = self.settings
+        ch = self._channel()
+        try:
+            ch.exchange_declare(s.exchange_in, "topic", durable=True)
+            ch.exchange_declare(s.exchange_out, "topic", durable=True)
+            ch.exchange_declare(s.exchange_dlx, "topic", durable=True)
+            ch.queue_declare(s.queue_dead, durable=True, arguments={"x-queue-type": "quorum"})
+            ch.queue_bind(s.queue_dead, s.exchange_dlx, routing_key="#")
+            ch.queue_declare(
+                s.queue_in,
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-dead-letter-exchange": s.exchange_dlx,
+                    "x-delivery-limit": s.delivery_limit,
+                },
+            )
+            ch.queue_bind(s.queue_in, s.exchange_in, routing_key="#")
+        except px.ChannelClosedByBroker as e:
+            raise ConfigurationError(
+                f"RabbitMQ refused the topology under prefix {s.prefix!r}: {e.reply_text}; "
+                "a queue declared earlier with other arguments must be deleted first"
+            ) from e
+        except _BROKER_ERRORS as e:
+            raise BrokerUnavailable(f"declaring the topology failed: {_describe(e)}") from e
+
+    def _channel(self) -> Any:
+        if self._conn is None or not self._conn.is_open:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        return self._publish_ch
+
+    # -- consuming -----------------------------------------------------------------------
+    def next_batch(self, limit: int, wait_s: float) -> list[Delivery]:
+        """Up to ``limit`` deliveries: waits ``wait_s`` for the first, takes what is buffered."""
+        try:
+            if self._consumer is None:
+                assert self._conn is not None
+                self._consume_ch = self._conn.channel()
+                self._consume_ch.basic_qos(prefetch_count=self.settings.prefetch)
+                self._consumer = self._consume_ch.consume(
+                    self.settings.queue_in, inactivity_timeout=wait_s
+                )
+            batch: list[Delivery] = []
+            first = next(self._consumer)
+            if first[0] is None:
+                return batch
+            batch.append(_delivery(*first))
+            while len(batch) < limit and self._consume_ch.get_waiting_message_count() > 0:
+                item = next(self._consumer)
+                if item[0] is None:
+                    break
+                batch.append(_delivery(*item))
+            return batch
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"consuming failed: {_describe(e)}") from e
+
+    def ack_through(self, tag: int) -> None:
+        """Acknowledge every delivery up to and including ``tag`` (after the commit)."""
+        try:
+            self._consume_ch.basic_ack(delivery_tag=tag, multiple=True)
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"ack failed: {_describe(e)}") from e
+
+    def stop_consuming(self) -> None:
+        """Cancel the consumer; unacked deliveries return to the queue."""
+        if self._consume_ch is not None and self._consume_ch.is_open:
+            try:
+                self._consume_ch.cancel()
+            except _BROKER_ERRORS:
+                pass
+        self._consumer = None
+
+    # -- publishing ----------------------------------------------------------------------
+    def publish(
+        self, *, receiver_id: str, body: bytes, message_id: str, message_type: str,
+        correlation_id: str | None,
+    ) -> Published:
+        """Publish one signed message; returns only after the broker confirmed or returned it."""
+        props = pika.BasicProperties(
+            delivery_mode=2,
+            content_type="application/xml",
+            message_id=message_id,
+            type=message_type,
+            correlation_id=correlation_id,
+            app_id=self.app_id,
+            timestamp=int(time.time()),
+        )
+        ch = self._channel()
+        try:
+            ch.basic_publish(
+                self.settings.exchange_out, receiver_id, body, properties=props, mandatory=True
+            )
+        except px.UnroutableError:
+            return Published("UNROUTABLE", f"no queue is bound for {receiver_id}")
+        except px.NackError:
+            return Published("PENDING", "the broker refused the message (nack); retrying")
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
+        return Published("SENT")
+
+    def inject(self, *, routing_key: str, body: bytes, replay_of: int) -> bool:
+        """Put journaled inbound bytes back on the inbound exchange (``cdgi replay``)."""
+        props = pika.BasicProperties(
+            delivery_mode=2, content_type="application/xml", app_id="cdgi-replay",
+            headers={"x-cdgi-replay": replay_of},
+        )
+        try:
+            self._channel().basic_publish(
+                self.settings.exchange_in, routing_key, body, properties=props, mandatory=True
+            )
+        except px.UnroutableError:
+            return False
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
+        return True
+
+    # -- waiting -------------------------------------------------------------------------
+    def sleep(self, seconds: float) -> None:
+        """Wait while servicing heartbeats (or plainly, when not connected)."""
+        if self._conn is None or not self._conn.is_open:
+            time.sleep(seconds)
+            return
+        try:
+            self._conn.process_data_events(time_limit=seconds)
+        except _BROKER_ERRORS:
+            self.close()
+
+    # -- inspection ----------------------------------------------------------------------
+    def queue_depths(self, names: Sequence[str]) -> dict[str, int | None]:
+        """Messages ready in each queue (None where the queue does not exist)."""
+        out: dict[str, int | None] = {}
+        assert self._conn is not None
+        for name in names:
+            ch = self._conn.channel()
+            try:
+                out[name] = ch.queue_declare(name, passive=True).method.message_count
+                ch.close()
+            except px.ChannelClosedByBroker:
+                out[name] = None
+        return out
+
+
+def _delivery(method: Any, props: Any, body: bytes) -> Delivery:
+    return Delivery(
+        body=body,
+        routing_key=method.routing_key,
+        tag=method.delivery_tag,
+        amqp_message_id=props.message_id,
+        user_id=props.user_id,
+        redelivered=bool(method.redelivered),
+        replay=bool((props.headers or {}).get("x-cdgi-replay")),
+    )
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text if len(text) < 200 else text[:200] + "..."

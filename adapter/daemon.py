@@ -1,0 +1,230 @@
+"""The daemon's loop: consume a batch, process it in one transaction, ack, publish, repeat.
+
+Guarantees, in order: a delivery is acked only after its transaction committed; an outbox row
+is marked sent only on the broker's confirm; a transient failure (store, card, broker) pauses
+and retries with backoff while the deliveries stay unacked, so nothing is lost; SIGTERM or
+SIGINT finishes the batch in hand and exits with ``ExitCode.OK``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from enum import IntEnum
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from adapter.bootstrap import App
+from adapter.errors import BrokerUnavailable, CdgiError, ConfigurationError, TransientError
+from adapter.pipeline import Delivery
+from store import repo
+from store.db import utcnow
+
+log = structlog.get_logger("cdgi.daemon")
+
+
+class ExitCode(IntEnum):
+    """How ``cdgi run`` ends; init systems and orchestrators read these."""
+
+    OK = 0  # stopped on request (SIGTERM/SIGINT) after finishing the batch in hand
+    ERROR = 1  # an unexpected defect; the log has the traceback
+    USAGE = 2  # bad command line
+    UNAVAILABLE = 69  # a dependency stayed down past --give-up-after (EX_UNAVAILABLE)
+    CONFIG = 78  # configuration only an operator can fix: PIN, token, URL, migration (EX_CONFIG)
+
+
+class Daemon:
+    """Runs one adapter process until asked to stop."""
+
+    def __init__(self, app: App, *, give_up_after_s: float | None = None) -> None:
+        self.app = app
+        self.stopping = False
+        self.give_up_after_s = give_up_after_s
+        self.state = "starting"
+        self.detail = ""
+        self.counts = {"batches": 0, "messages": 0, "published": 0, "unroutable": 0}
+        self._last_sweep = 0.0
+        self._status_path = (
+            Path(app.settings.state_dir) / f"{app.settings.prefix}-{os.getpid()}.json"
+        )
+        self._status_written = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Finish the batch in hand, then stop."""
+        if not self.stopping:
+            log.info("stop requested; finishing the batch in hand",
+                     signal=signal.Signals(signum).name if signum else None)
+        self.stopping = True
+
+    def run(self) -> ExitCode:
+        """The main loop."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        s = self.app.settings
+        log.info("adapter starting", party=s.party_id, prefix=s.prefix, owner=self.app.owner,
+                 store=self.app.engine.url.render_as_string(hide_password=True))
+        try:
+            self._loop()
+        except ConfigurationError as e:
+            log.error("stopping: configuration must be fixed", error=e.message)
+            self._set_state("stopped", e.message)
+            return ExitCode.CONFIG
+        except _GiveUp as e:
+            log.error("stopping: a dependency stayed unavailable", error=str(e))
+            self._set_state("stopped", str(e))
+            return ExitCode.UNAVAILABLE
+        finally:
+            self.app.bus.stop_consuming()
+            self.app.bus.close()
+            self.app.signer.close()
+        self._set_state("stopped", "on request")
+        log.info("adapter stopped", **self.counts)
+        self._status_path.unlink(missing_ok=True)
+        return ExitCode.OK
+
+    def _loop(self) -> None:
+        bus, s = self.app.bus, self.app.settings
+        down_since: float | None = None
+        delay = s.retry_initial_s
+        while not self.stopping:
+            try:
+                if not bus.connected:
+                    bus.connect()
+                    bus.declare_topology()
+                    log.info("connected to RabbitMQ", queue=s.queue_in)
+                    self._set_state("running")
+                    self._sweep(force=True)
+                batch = bus.next_batch(s.batch_size, wait_s=0.5)
+                if batch:
+                    self._handle(batch)
+                self._sweep()
+                self._write_status()
+                down_since, delay = None, s.retry_initial_s
+            except BrokerUnavailable as e:
+                down_since = down_since or time.monotonic()
+                self._pause(f"broker unavailable: {e.message}", delay, down_since)
+                delay = min(delay * 2, s.retry_max_s)
+
+    def _pause(self, why: str, delay: float, down_since: float) -> None:
+        self._set_state("paused", why)
+        log.warning("paused", reason=why, retry_in_s=round(delay, 2))
+        if self.give_up_after_s is not None and time.monotonic() - down_since > self.give_up_after_s:
+            raise _GiveUp(why)
+        end = time.monotonic() + delay
+        while not self.stopping and time.monotonic() < end:
+            self.app.bus.sleep(min(0.2, end - time.monotonic()))
+
+    # -- one batch -----------------------------------------------------------------------
+    def _handle(self, batch: list[Delivery]) -> None:
+        app, s = self.app, self.app.settings
+        delay, down_since = s.retry_initial_s, time.monotonic()
+        while True:
+            try:
+                result = app.pipeline.process_batch(app.engine, batch)
+                break
+            except TransientError as e:
+                if isinstance(e, BrokerUnavailable):
+                    raise
+                self._pause(e.message, delay, down_since)
+                delay = min(delay * 2, s.retry_max_s)
+                if self.stopping or not app.bus.connected:
+                    # Unacked: the broker hands these to us (or a peer) again.
+                    return
+        app.bus.ack_through(batch[-1].tag)
+        self.counts["batches"] += 1
+        self.counts["messages"] += len(batch)
+        if self.state != "running":
+            self._set_state("running")
+        self._publish(result.outbox_ids)
+
+    # -- outbox relay --------------------------------------------------------------------
+    def _publish(self, ids: list[int] | None) -> None:
+        app, s = self.app, self.app.settings
+        if ids is not None and not ids:
+            return
+        try:
+            rows = repo.claim_outbox(
+                app.engine, app.owner, limit=max(len(ids or ()), 500), lease_s=60, ids=ids
+            )
+        except TransientError as e:
+            log.warning("outbox relay paused", reason=e.message)
+            return
+        results: list[repo.PublishResult] = []
+        try:
+            for row in rows:
+                published = app.bus.publish(
+                    receiver_id=row.receiver_id, body=row.body, message_id=row.message_id,
+                    message_type=row.message_type, correlation_id=row.correlation_id,
+                )
+                assert row.id is not None
+                results.append(repo.PublishResult(row.id, published.state, published.detail))
+                if published.state == "UNROUTABLE":
+                    self.counts["unroutable"] += 1
+                    log.warning("unroutable: kept in the outbox", message_id=row.message_id,
+                                type=row.message_type, partner=row.receiver_id)
+                elif published.state == "SENT":
+                    self.counts["published"] += 1
+        finally:
+            try:
+                repo.record_publish(app.engine, results, retry_after_s=s.relay_interval_s)
+            except TransientError as e:
+                # Published but not marked: a later sweep re-sends the same bytes, which
+                # receivers drop as an identical duplicate. Nothing is lost.
+                log.warning("could not mark published rows; they will be re-sent",
+                            reason=e.message)
+
+    def _sweep(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_sweep < self.app.settings.relay_interval_s:
+            return
+        self._last_sweep = now
+        self._publish(None)
+
+    # -- what operators see --------------------------------------------------------------
+    def _set_state(self, state: str, detail: str = "") -> None:
+        changed = (state, detail) != (self.state, self.detail)
+        self.state, self.detail = state, detail
+        if changed:
+            self._write_status(force=True)
+
+    def _write_status(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._status_written < 2.0:
+            return
+        self._status_written = now
+        payload: dict[str, Any] = {
+            "pid": os.getpid(),
+            "owner": self.app.owner,
+            "prefix": self.app.settings.prefix,
+            "state": self.state,
+            "detail": self.detail,
+            "updated_at": utcnow().isoformat(),
+            **self.counts,
+        }
+        try:
+            self._status_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._status_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(payload), encoding="utf-8")
+            tmp.replace(self._status_path)
+        except OSError as e:
+            log.warning("cannot write the status file", path=str(self._status_path),
+                        error=e.strerror)
+
+
+class _GiveUp(Exception):
+    pass
+
+
+def run(app: App, *, give_up_after_s: float | None = None) -> ExitCode:
+    """Run the daemon; returns its exit code."""
+    try:
+        return Daemon(app, give_up_after_s=give_up_after_s).run()
+    except CdgiError as e:  # pragma: no cover - defensive: every path above maps its errors
+        log.error("stopping", error=e.message)
+        return ExitCode.ERROR

@@ -1,0 +1,235 @@
+"""The envelope of CONTRACT §3: hardened parsing, reading the head, building messages.
+
+Parsing refuses, before any schema or signature work, everything CONTRACT §4 forbids: a DTD
+or entity declaration, entity references, processing instructions, XInclude, an encoding
+other than the partner's, and more bytes or deeper nesting than configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+
+from adapter.errors import NotWellFormed, TooLarge
+
+NS = "urn:cdgi:1"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+XINCLUDE_NS = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+_C = f"{{{NS}}}"
+_SIGNATURE = f"{{{DS_NS}}}Signature"
+
+
+def q(local: str) -> str:
+    """The Clark name of a contract element: ``q("Head")`` → ``{urn:cdgi:1}Head``."""
+    return _C + local
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+        collect_ids=False,
+    )
+
+
+_PARSER = _parser()
+
+
+def parse(
+    data: bytes, *, max_bytes: int, max_depth: int, encodings: tuple[str, ...] = ("UTF-8",)
+) -> etree._Element:
+    """Parse ``data`` as one harmless XML document, or raise the contract's format error."""
+    if len(data) > max_bytes:
+        raise TooLarge(f"message of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    try:
+        tree = etree.fromstring(data, _PARSER).getroottree()
+    except etree.XMLSyntaxError as e:
+        raise NotWellFormed(f"not well-formed XML: {e.msg}") from e
+    info = tree.docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise NotWellFormed("a DTD (DOCTYPE) is not accepted")
+    encoding = (info.encoding or "UTF-8").upper()
+    if encoding not in encodings:
+        raise NotWellFormed(f"encoding {encoding} is not accepted; use {' or '.join(encodings)}")
+    root = tree.getroot()
+    for sibling in (*root.itersiblings(preceding=True), *root.itersiblings()):
+        if isinstance(sibling, etree._ProcessingInstruction):
+            raise NotWellFormed("processing instructions are not accepted")
+    depth = 0
+    for event, node in etree.iterwalk(root, events=("start", "end")):
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        if depth > max_depth:
+            raise TooLarge(f"nesting deeper than {max_depth} levels")
+        for child in node:
+            if isinstance(child, etree._ProcessingInstruction):
+                raise NotWellFormed("processing instructions are not accepted")
+            if isinstance(child, etree._Entity):
+                raise NotWellFormed("entity references are not accepted")
+        tag = node.tag
+        if isinstance(tag, str) and tag.startswith("{") and tag[1:].split("}")[0] in XINCLUDE_NS:
+            raise NotWellFormed("XInclude is not accepted")
+    return root
+
+
+@dataclass(frozen=True)
+class Head:
+    """The envelope head as claimed (not yet verified)."""
+
+    message_id: str | None
+    message_type: str | None
+    sender_id: str | None
+    receiver_id: str | None
+    send_time: str | None
+    correlation_id: str | None
+
+
+def read_head(root: etree._Element) -> Head:
+    """The head's fields, leniently: None where a field is absent (the XSD judges later)."""
+    head = root.find(q("Head")) if root.tag == q("Envelope") else None
+
+    def text(name: str) -> str | None:
+        if head is None:
+            return None
+        node = head.find(q(name))
+        return node.text.strip() if node is not None and node.text else None
+
+    return Head(
+        message_id=text("MessageId"),
+        message_type=text("MessageType"),
+        sender_id=text("SenderId"),
+        receiver_id=text("ReceiverId"),
+        send_time=text("SendTime"),
+        correlation_id=text("CorrelationId"),
+    )
+
+
+def business_element(root: etree._Element) -> etree._Element | None:
+    """The one business element inside ``Body``."""
+    body = root.find(q("Body"))
+    if body is None:
+        return None
+    for child in body:
+        if isinstance(child.tag, str):
+            return child
+    return None
+
+
+def field(element: etree._Element, name: str) -> str | None:
+    """The stripped text of child ``name`` of a business element, or None."""
+    node = element.find(q(name))
+    if node is None or node.text is None:
+        return None
+    return node.text.strip()
+
+
+def fields(element: etree._Element, name: str) -> list[etree._Element]:
+    """Every child ``name`` (repeated fields and groups)."""
+    return element.findall(q(name))
+
+
+def canonical_digest(root: etree._Element) -> str:
+    """SHA-256 of the exclusive C14N of the envelope, signatures left out (CONTRACT §5)."""
+    copy = etree.fromstring(etree.tostring(root))
+    for sig in copy.iter(_SIGNATURE):
+        parent = sig.getparent()
+        if parent is not None:
+            parent.remove(sig)
+    return hashlib.sha256(etree.tostring(copy, method="c14n", exclusive=True)).hexdigest()
+
+
+def raw_digest(data: bytes) -> str:
+    """SHA-256 of bytes as they travelled."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def new_message_id() -> str:
+    """A fresh MessageId: an upper-case UUID (36 characters)."""
+    return str(uuid.uuid4()).upper()
+
+
+def new_element_id(prefix: str) -> str:
+    """A fresh ``@Id`` for a business element (an NCName)."""
+    return prefix + uuid.uuid4().hex[:16].upper()
+
+
+def contract_time(moment: datetime, offset: str = "+08:00") -> str:
+    """``xs:dateTime`` with milliseconds in China time (or the configured offset)."""
+    sign = 1 if offset[0] == "+" else -1
+    hours, minutes = (int(part) for part in offset[1:].split(":"))
+    from datetime import timedelta, timezone
+
+    tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    local = moment.astimezone(tz)
+    return local.isoformat(timespec="milliseconds")
+
+
+def element(name: str, *children: etree._Element, attrs: dict[str, str] | None = None) -> etree._Element:
+    """A contract element with children."""
+    node = etree.Element(q(name), attrs or {}, nsmap={"cdgi": NS})
+    node.extend(children)
+    return node
+
+
+def leaf(name: str, value: str) -> etree._Element:
+    """A contract element holding text."""
+    node = etree.Element(q(name), nsmap={"cdgi": NS})
+    node.text = value
+    return node
+
+
+def build_envelope(
+    *,
+    message_type: str,
+    sender_id: str,
+    receiver_id: str,
+    business: etree._Element,
+    send_time: str,
+    message_id: str | None = None,
+    correlation_id: str | None = None,
+) -> etree._Element:
+    """An unsigned envelope around ``business`` (which may carry its own document signature)."""
+    head = element(
+        "Head",
+        leaf("MessageId", message_id or new_message_id()),
+        leaf("MessageType", message_type),
+        leaf("SenderId", sender_id),
+        leaf("ReceiverId", receiver_id),
+        leaf("SendTime", send_time),
+    )
+    if correlation_id:
+        head.append(leaf("CorrelationId", correlation_id))
+    root = element("Envelope", head, element("Body", business), attrs={"version": "1.0"})
+    return root
+
+
+def build_receipt(
+    *, ori_message_id: str | None, ori_message_type: str | None, status: int, code: str,
+    info: str, time: str,
+) -> etree._Element:
+    """A CDGI900 ``Receipt`` element."""
+    return element(
+        "Receipt",
+        leaf("OriMessageId", ori_message_id or "Unknown"),
+        leaf("OriMessageType", ori_message_type or "Unknown"),
+        leaf("ReturnStatus", str(status)),
+        leaf("ReturnCode", code),
+        leaf("ReturnInfo", info[:1000] or "-"),
+        leaf("ReturnTime", time),
+        attrs={"Id": new_element_id("R")},
+    )
+
+
+def serialize(root: etree._Element) -> bytes:
+    """The bytes that travel: UTF-8 with an XML declaration."""
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

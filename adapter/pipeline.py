@@ -1,0 +1,418 @@
+"""One message's way through (DESIGN.md): bytes in, one transaction of effects out.
+
+    size ─► hardened parse ─► sender ─► type ─► XSD ─► envelope signature ─► dedupe
+         ─► handler ─► journal + state + signed outbox rows + inbox, in ONE transaction
+
+``Pipeline.process_batch`` handles a batch of deliveries in one transaction with a savepoint
+per message, so that one refusal never undoes its neighbours. Permanent errors become a
+journal row and a signed negative receipt; transient errors (store, card) propagate so that
+the caller keeps the deliveries unacked and retries the batch; nothing else is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from lxml import etree
+import schemas
+from adapter.domain.identifiers import is_valid_uscc
+from adapter.envelope import (
+    Head,
+    build_envelope,
+    build_receipt,
+    business_element,
+    canonical_digest,
+    contract_time,
+    new_message_id,
+    parse,
+    q,
+    raw_digest,
+    read_head,
+    serialize,
+)
+from adapter.errors import (
+    CdgiError,
+    ConfigurationError,
+    ConflictingDuplicate,
+    PermanentError,
+    SchemaInvalid,
+    SignatureCoverage,
+    SignerNotRegistered,
+    TransientError,
+    UnknownMessageType,
+)
+from adapter.handlers import HANDLERS, Context, Outgoing, Result
+from adapter.registry import PartnerInfo, Registry
+from adapter.settings import Settings
+from card import Signer, sign_envelope, verify_envelope
+from store.db import UnitOfWork, as_store_error, is_conflict, utcnow
+from store.models import Inbox, Journal
+from store.repo import Repo
+
+log = structlog.get_logger("cdgi.pipeline")
+
+_UUID = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
+_TYPE = re.compile(r"^CDGI[0-9]{3}$")
+RECEIPT = "CDGI900"
+_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+class InternalError(PermanentError):
+    """A defect of ours met while handling a message: refused, kept whole for replay."""
+
+    code = "3000"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the broker delivered it."""
+
+    body: bytes
+    routing_key: str
+    tag: int = 0
+    amqp_message_id: str | None = None
+    user_id: str | None = None
+    redelivered: bool = False
+    replay: bool = False  # an operator's `cdgi replay`: look at the bytes afresh
+
+
+@dataclass
+class _Trace:
+    """What we have learnt about a message so far (for the journal and the receipt)."""
+
+    delivery: Delivery
+    head: Head | None = None
+    sender: PartnerInfo | None = None
+    verified: bool = False
+    digest: str | None = None
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def message_id(self) -> str | None:
+        mid = self.head.message_id if self.head else None
+        return mid if mid and _UUID.match(mid) else None
+
+    @property
+    def message_type(self) -> str | None:
+        mtype = self.head.message_type if self.head else None
+        return mtype if mtype and _TYPE.match(mtype) else None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch produced: outbox rows to publish now, and what happened per message."""
+
+    outbox_ids: list[int]
+    outcomes: list[tuple[str | None, str, str | None]]  # (message id, journal status, code)
+
+
+class Pipeline:
+    """Checks, decides and records inbound messages; signs what goes out."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        signer: Signer,
+        *,
+        owner: str,
+        clock: Callable[[], datetime] = utcnow,
+        lease_s: float = 60.0,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.signer = signer
+        self.owner = owner
+        self.clock = clock
+        self.lease_s = lease_s
+
+    # -- batches -------------------------------------------------------------------------
+    def process_batch(self, engine: Any, deliveries: Sequence[Delivery]) -> BatchResult:
+        """Process ``deliveries`` in one transaction; raises TransientError to retry them all."""
+        outbox_ids: list[int] = []
+        outcomes: list[tuple[str | None, str, str | None]] = []
+        raced: list[Delivery] = []
+        with UnitOfWork(engine) as uow:
+            repo = Repo(uow.session)
+            for delivery in deliveries:
+                try:
+                    with uow.session.begin_nested():
+                        ids, outcome = self._process(repo, delivery)
+                except Exception as e:
+                    if not is_conflict(e):
+                        raise
+                    # Another process recorded the same message first; it is a duplicate now.
+                    raced.append(delivery)
+                    continue
+                outbox_ids += ids
+                outcomes.append(outcome)
+            uow.commit()
+        for delivery in raced:
+            with UnitOfWork(engine) as uow:
+                ids, outcome = self._process(Repo(uow.session), delivery)
+                uow.commit()
+            outbox_ids += ids
+            outcomes.append(outcome)
+        return BatchResult(outbox_ids, outcomes)
+
+    def _process(
+        self, repo: Repo, delivery: Delivery
+    ) -> tuple[list[int], tuple[str | None, str, str | None]]:
+        trace = _Trace(delivery)
+        started = time.perf_counter()
+        try:
+            ids, status = self._accept(repo, trace)
+            code = None
+        except (TransientError, ConfigurationError):
+            raise
+        except PermanentError as e:
+            ids, status, code = self._refuse(repo, trace, e), "REFUSED", e.code
+        except CdgiError as e:
+            raise TransientError(f"{type(e).__name__}: {e.message}") from e
+        except Exception as e:  # a defect of ours: refuse, keep the bytes, say so loudly
+            store_error = as_store_error(e)
+            if store_error is not None:
+                raise store_error from e
+            if is_conflict(e):
+                raise
+            log.exception("internal error while handling a message",
+                          message_id=trace.message_id, routing_key=delivery.routing_key)
+            err = InternalError(f"internal error ({type(e).__name__}); the operator was alerted")
+            ids, status, code = self._refuse(repo, trace, err), "REFUSED", err.code
+        log.info(
+            "message handled", message_id=trace.message_id, type=trace.message_type,
+            partner=trace.sender.id if trace.sender else delivery.routing_key, status=status,
+            code=code, ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return ids, (trace.message_id, status, code)
+
+    # -- the accepted path ---------------------------------------------------------------
+    def _accept(self, repo: Repo, trace: _Trace) -> tuple[list[int], str]:
+        d, s = trace.delivery, self.settings
+        # Until the signature is verified, answers go to whoever owns the routing key.
+        trace.sender = self.registry.get(d.routing_key)
+        seen = None if d.replay else repo.inbox("~" + d.routing_key, "sha256:" + raw_digest(d.body))
+        if seen is not None:  # the very same bad bytes again: answer as before
+            return self._duplicate(repo, seen, trace, "redelivery of a refused message"), "DUPLICATE"
+
+        root = parse(d.body, max_bytes=s.max_bytes, max_depth=s.max_depth)
+        trace.stages.append(f"parsed {len(d.body)} bytes")
+        trace.head = head = read_head(root)
+
+        sender = self.registry.get(head.sender_id)
+        if sender is None:
+            raise SignerNotRegistered(f"sender {head.sender_id or '(none)'} is not registered")
+        if not sender.enabled:
+            raise SignerNotRegistered(f"sender {sender.id} is disabled")
+        if head.sender_id != d.routing_key:
+            raise SignerNotRegistered(
+                f"SenderId {head.sender_id} does not match the routing key {d.routing_key}"
+            )
+        if d.user_id and sender.broker_user and d.user_id != sender.broker_user:
+            raise SignerNotRegistered(
+                f"published by broker user {d.user_id}, not the one registered for {sender.id}"
+            )
+        if head.receiver_id is not None and head.receiver_id != s.party_id:
+            raise SignerNotRegistered(f"ReceiverId {head.receiver_id} is not this adapter")
+        trace.stages.append(f"sender {sender.id} registered")
+
+        last = root[-1] if len(root) else None
+        if last is None or last.tag != _SIGNATURE:
+            raise SignatureCoverage("the envelope signature is missing or not its last child")
+
+        spec = schemas.spec_for(head.message_type or "")
+        if not spec.inbound or sender.kind not in spec.senders:
+            raise UnknownMessageType(f"{spec.type} is not accepted from a {sender.kind}")
+        schemas.validate(root)
+        for node in root.iter(q("USCC")):
+            if not is_valid_uscc((node.text or "").strip()):
+                raise SchemaInvalid(f"USCC {node.text} has a wrong check character (GB 32100)")
+        trace.stages.append("schema valid")
+
+        now = self.clock()
+        verified = verify_envelope(
+            root, sender.certificates, allow_sha1=sender.allows_sha1(now), at=now
+        )
+        trace.sender, trace.verified = sender, True
+        signed = verified.signed
+        trace.stages.append(
+            f"envelope signature valid ({verified.certificate.subject.rfc4514_string()})"
+        )
+
+        trace.digest = digest = canonical_digest(signed)
+        message_id = head.message_id or ""
+        seen = repo.inbox(sender.id, message_id)
+        if seen is not None:
+            if seen.digest == digest:
+                return self._duplicate(repo, seen, trace, "duplicate delivery"), "DUPLICATE"
+            raise ConflictingDuplicate(
+                f"MessageId {message_id} was seen before with different content"
+            )
+        trace.stages.append("new message")
+
+        business = business_element(signed)
+        assert business is not None  # the schema guarantees it
+        handler = HANDLERS.get(spec.type)
+        if handler is None:
+            raise UnknownMessageType(f"{spec.type} is not handled by this adapter yet")
+        ctx = Context(
+            repo=repo, sender=sender, message_id=message_id, message_type=spec.type,
+            correlation_id=head.correlation_id, business=business, now=now,
+        )
+        with repo.session.begin_nested():
+            result = handler(ctx)
+        trace.stages.append(f"handled: {result.info}")
+        return self._record(repo, trace, result), result.journal_status or (
+            "FORWARDED" if result.status == 2 else "PROCESSED"
+        )
+
+    def _record(self, repo: Repo, trace: _Trace, result: Result) -> list[int]:
+        head = trace.head
+        assert head is not None and trace.sender is not None
+        status = result.journal_status or ("FORWARDED" if result.status == 2 else "PROCESSED")
+        row = self._journal_in(repo, trace, status, None, result.info, uscc=result.uscc)
+        ids: list[int] = []
+        for out in result.outgoing:
+            ids.append(self._send(repo, out, correlation_id=head.message_id, uscc=result.uscc))
+        receipt_id = None
+        if head.message_type != RECEIPT:
+            receipt_id = self._send_receipt(
+                repo, trace, trace.sender.id, result.status, "0000", result.info
+            )
+            ids.append(receipt_id)
+        repo.add_inbox(
+            Inbox(
+                sender_key=trace.sender.id, message_key=head.message_id or "",
+                digest=trace.digest or "", journal_id=row.id or 0,
+                receipt_outbox_id=receipt_id, received_at=utcnow(),
+            )
+        )
+        return ids
+
+    def _duplicate(self, repo: Repo, seen: Inbox, trace: _Trace, why: str) -> list[int]:
+        repo.add_event(seen.journal_id, "dedupe", "DUPLICATE", None,
+                       f"{why}; original receipt sent again")
+        if seen.receipt_outbox_id is None:
+            return []
+        again = repo.resend(seen.receipt_outbox_id, self.owner, self.lease_s)
+        return [again.id] if again is not None and again.id is not None else []
+
+    # -- the refused path ----------------------------------------------------------------
+    def _refuse(self, repo: Repo, trace: _Trace, error: PermanentError) -> list[int]:
+        d = trace.delivery
+        info = error.message
+        row = self._journal_in(repo, trace, "REFUSED", error.code, info)
+        ids: list[int] = []
+        reply_to = trace.sender
+        if trace.message_type != RECEIPT and reply_to is not None:
+            receipt = self._send_receipt(repo, trace, reply_to.id, -1, error.code, info)
+            ids.append(receipt)
+        else:
+            receipt = None
+        # A verified message refused by a rule is answered the same way forever; anything else
+        # is keyed by its bytes, so that `cdgi replay` can look at it afresh after a fix.
+        if trace.verified and not isinstance(error, ConflictingDuplicate | InternalError):
+            sender_key, message_key = trace.sender.id, trace.message_id or ""  # type: ignore[union-attr]
+        else:
+            sender_key, message_key = "~" + d.routing_key, "sha256:" + raw_digest(d.body)
+        if repo.inbox(sender_key, message_key) is not None:
+            return ids  # a replay of bytes refused before: journaled again, not keyed twice
+        repo.add_inbox(
+            Inbox(
+                sender_key=sender_key, message_key=message_key,
+                digest=trace.digest or raw_digest(d.body), journal_id=row.id or 0,
+                receipt_outbox_id=receipt, received_at=utcnow(),
+            )
+        )
+        return ids
+
+    # -- journal and outbox --------------------------------------------------------------
+    def _journal_in(
+        self, repo: Repo, trace: _Trace, status: str, code: str | None, info: str,
+        *, uscc: str | None = None,
+    ) -> Journal:
+        d, head = trace.delivery, trace.head
+        row = repo.add_journal(
+            direction="IN",
+            message_id=(head.message_id[:64] if head and head.message_id else d.amqp_message_id),
+            message_type=trace.message_type,
+            sender_id=(head.sender_id[:32] if head and head.sender_id else None),
+            receiver_id=(head.receiver_id[:32] if head and head.receiver_id else None),
+            correlation_id=(head.correlation_id[:64] if head and head.correlation_id else None),
+            uscc=uscc,
+            routing_key=d.routing_key[:255],
+            digest=trace.digest,
+            size=len(d.body),
+            raw=d.body,
+            status=status,
+            code=code,
+            info=info,
+        )
+        detail = {"stages": trace.stages, "verified": trace.verified,
+                  "redelivered": d.redelivered}
+        if code:
+            detail["refused"] = f"{code} {info}"
+        repo.add_event(row.id or 0, "inbound", status, code, json.dumps(detail, ensure_ascii=False))
+        return row
+
+    def _send_receipt(
+        self, repo: Repo, trace: _Trace, receiver: str, status: int, code: str, info: str
+    ) -> int:
+        receipt = build_receipt(
+            ori_message_id=trace.message_id, ori_message_type=trace.message_type,
+            status=status, code=code, info=info,
+            time=contract_time(self.clock(), self.settings.timezone_offset),
+        )
+        return self._send(
+            repo, Outgoing(receiver, RECEIPT, receipt), correlation_id=trace.message_id,
+            uscc=None,
+        )
+
+    def _send(
+        self, repo: Repo, out: Outgoing, *, correlation_id: str | None, uscc: str | None
+    ) -> int:
+        message_id = new_message_id()
+        root = build_envelope(
+            message_type=out.message_type, sender_id=self.settings.party_id,
+            receiver_id=out.receiver_id, business=out.business,
+            send_time=contract_time(self.clock(), self.settings.timezone_offset),
+            message_id=message_id, correlation_id=correlation_id,
+        )
+        signed = sign_envelope(root, self.signer)
+        schemas.validate(signed)  # what we sign must be what we promise
+        body = serialize(signed)
+        row = repo.add_journal(
+            direction="OUT", message_id=message_id, message_type=out.message_type,
+            sender_id=self.settings.party_id, receiver_id=out.receiver_id,
+            correlation_id=correlation_id, uscc=out.uscc or uscc, size=len(body), raw=body,
+            status="PENDING",
+        )
+        repo.add_event(row.id or 0, "outbound", "PENDING", None,
+                       f"signed with {self.signer.key_name}; queued for {out.receiver_id}")
+        outbox = repo.add_outbox(
+            journal_id=row.id, message_id=message_id, message_type=out.message_type,
+            receiver_id=out.receiver_id, correlation_id=correlation_id, body=body,
+            claimed_by=self.owner, lease_until=utcnow_plus(self.lease_s),
+        )
+        assert outbox.id is not None
+        return outbox.id
+
+
+def utcnow_plus(seconds: float) -> datetime:
+    """A lease end ``seconds`` from now."""
+    from datetime import timedelta
+
+    return utcnow() + timedelta(seconds=seconds)
+
+
+def summarize(root: etree._Element) -> str:
+    """A one-line description of a message for logs."""
+    head = read_head(root)
+    return f"{head.message_type} {head.message_id} {head.sender_id}->{head.receiver_id}"

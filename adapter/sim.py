@@ -1,0 +1,362 @@
+"""Simulated partners over the real bus: for the demo, the end-to-end tests and the benches.
+
+A ``SimPartner`` is what a portal, bank, insurer or customs office does on its side: it signs
+envelopes with its own (software) key, publishes them to ``<prefix>.in`` under its party id,
+and reads what the adapter sends it from its own queue bound on ``<prefix>.out``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pika
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+
+from adapter.domain.identifiers import make_uscc
+from adapter.envelope import (
+    build_envelope,
+    business_element,
+    contract_time,
+    element,
+    leaf,
+    new_element_id,
+    new_message_id,
+    read_head,
+    serialize,
+)
+from adapter.envelope import field as text
+from adapter.settings import Settings
+from card import SoftwareSigner, sign_envelope
+
+
+@dataclass
+class Received:
+    """A message the adapter sent to a simulated partner."""
+
+    message_id: str | None
+    message_type: str | None
+    correlation_id: str | None
+    body: bytes
+    root: etree._Element
+
+    def field(self, name: str) -> str | None:
+        """A field of the business element."""
+        el = business_element(self.root)
+        return text(el, name) if el is not None else None
+
+
+@dataclass
+class SimPartner:
+    """One simulated party on the bus."""
+
+    party_id: str
+    signer: SoftwareSigner
+    settings: Settings
+    _conn: Any = field(default=None, repr=False)
+    _ch: Any = field(default=None, repr=False)
+
+    @property
+    def queue(self) -> str:
+        """The partner's own queue on the adapter's outbound exchange."""
+        return f"{self.settings.prefix}.partner.{self.party_id}"
+
+    def connect(self) -> SimPartner:
+        """Open a connection and bind the partner's queue."""
+        self._conn = pika.BlockingConnection(pika.URLParameters(self.settings.amqp_url))
+        self._ch = self._conn.channel()
+        self._ch.confirm_delivery()
+        s = self.settings
+        self._ch.exchange_declare(s.exchange_in, "topic", durable=True)
+        self._ch.exchange_declare(s.exchange_out, "topic", durable=True)
+        self._ch.queue_declare(self.queue, durable=True)
+        self._ch.queue_bind(self.queue, s.exchange_out, routing_key=self.party_id)
+        return self
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None and self._conn.is_open:
+            self._conn.close()
+
+    def envelope(
+        self, message_type: str, business: etree._Element, *, message_id: str | None = None,
+        receiver: str | None = None, correlation_id: str | None = None,
+    ) -> bytes:
+        """A signed envelope around ``business`` as this partner sends it."""
+        root = build_envelope(
+            message_type=message_type, sender_id=self.party_id,
+            receiver_id=receiver or self.settings.party_id, business=business,
+            send_time=contract_time(datetime.now(UTC)), message_id=message_id,
+            correlation_id=correlation_id,
+        )
+        return serialize(sign_envelope(root, self.signer))
+
+    def send_raw(self, body: bytes, *, routing_key: str | None = None) -> None:
+        """Publish bytes as they are, under this partner's routing key (or another)."""
+        self._ch.basic_publish(
+            self.settings.exchange_in, routing_key or self.party_id, body,
+            properties=pika.BasicProperties(delivery_mode=2, content_type="application/xml"),
+        )
+
+    def send(self, message_type: str, business: etree._Element, **kw: Any) -> str:
+        """Sign and publish; returns the MessageId."""
+        message_id = kw.pop("message_id", None) or new_message_id()
+        self.send_raw(self.envelope(message_type, business, message_id=message_id, **kw))
+        return message_id
+
+    def receive(self, count: int, timeout: float = 30.0) -> list[Received]:
+        """Wait for ``count`` messages on this partner's queue (fewer on timeout)."""
+        got: list[Received] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            method, props, body = self._ch.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                self._conn.process_data_events(time_limit=0.05)
+                continue
+            root = etree.fromstring(body)
+            head = read_head(root)
+            got.append(Received(head.message_id, head.message_type, head.correlation_id,
+                                body, root))
+        return got
+
+    def receipts_for(self, message_ids: Iterable[str], timeout: float = 30.0) -> dict[str, Received]:
+        """Collect the adapter's receipts for ``message_ids`` (other messages are kept aside)."""
+        wanted = set(message_ids)
+        found: dict[str, Received] = {}
+        deadline = time.monotonic() + timeout
+        while wanted - set(found) and time.monotonic() < deadline:
+            for msg in self.receive(1, timeout=max(0.1, deadline - time.monotonic())):
+                ori = msg.field("OriMessageId")
+                if msg.message_type == "CDGI900" and ori in wanted:
+                    found[ori] = msg
+        return found
+
+    def answer(self, msg: Received, *, status: int = 1, code: str = "0000",
+               info: str = "received") -> str:
+        """Send the partner's own CDGI900 for a message the adapter sent it."""
+        from adapter.envelope import build_receipt
+
+        receipt = build_receipt(
+            ori_message_id=msg.message_id, ori_message_type=msg.message_type, status=status,
+            code=code, info=info, time=contract_time(datetime.now(UTC)),
+        )
+        return self.send("CDGI900", receipt, correlation_id=msg.message_id)
+
+    def purge(self) -> None:
+        """Drop whatever waits in this partner's queue."""
+        self._ch.queue_purge(self.queue)
+
+
+# -- business elements the simulated partners send ---------------------------------------
+def card_binding(
+    *, uscc: str, name: str, customs_code: str, card_no: str, role: str, certificate_der: bytes,
+    valid_from: date, valid_to: date, seals: Iterable[tuple[str, str]] = (),
+    revoked: bool | None = None,
+) -> etree._Element:
+    """A CDGI101 ``CardBinding``."""
+    children = [
+        leaf("USCC", uscc), leaf("EnterpriseName", name), leaf("CustomsCode", customs_code),
+        leaf("CardNo", card_no), leaf("CardRole", role),
+        leaf("Certificate", base64.b64encode(certificate_der).decode()),
+        leaf("ValidFrom", valid_from.isoformat()), leaf("ValidTo", valid_to.isoformat()),
+    ]
+    for seal_id, holder in seals:
+        children.append(element(
+            "Seal", leaf("SealId", seal_id), leaf("HolderName", holder),
+            leaf("ValidFrom", valid_from.isoformat()), leaf("ValidTo", valid_to.isoformat()),
+        ))
+    if revoked is not None:
+        children.append(leaf("Revoked", "true" if revoked else "false"))
+    return element("CardBinding", *children, attrs={"Id": new_element_id("D")})
+
+
+def credit_info(
+    *, uscc: str, customs_code: str, rating: str, rated_date: date,
+    records: Iterable[tuple[date, str, str]] = (),
+) -> etree._Element:
+    """A CDGI401 ``CreditInfo``."""
+    children = [leaf("USCC", uscc), leaf("CustomsCode", customs_code), leaf("Rating", rating),
+                leaf("RatedDate", rated_date.isoformat())]
+    for when, kind, description in records:
+        children.append(element("Record", leaf("Date", when.isoformat()), leaf("Kind", kind),
+                                leaf("Description", description)))
+    return element("CreditInfo", *children, attrs={"Id": new_element_id("D")})
+
+
+# -- partner keys on disk (demo) -----------------------------------------------------------
+def partner_signer(directory: Path, party_id: str) -> SoftwareSigner:
+    """A partner's software key and certificate, made once and kept under ``directory``."""
+    key_path, cert_path = directory / f"{party_id}.key", directory / f"{party_id}.pem"
+    if key_path.exists() and cert_path.exists():
+        return SoftwareSigner.from_pem(key_path.read_bytes(), cert_path.read_bytes(), party_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    signer = SoftwareSigner.generate(f"{party_id} (simulated)", key_name=party_id)
+    key_path.write_bytes(signer.key_pem())
+    key_path.chmod(0o600)
+    cert_path.write_bytes(signer.cert_pem())
+    return signer
+
+
+def der(signer: SoftwareSigner) -> bytes:
+    """A signer's certificate as DER."""
+    return signer.certificate.public_bytes(serialization.Encoding.DER)
+
+
+# -- the demo --------------------------------------------------------------------------------
+DEMO_PARTNERS = {
+    "PORTAL": "International Trade Single Window (simulated)",
+    "CUS.0800": "Shenyang Customs (simulated)",
+    "INS.PICC": "PICC Property and Casualty (simulated)",
+    "BANK.BOC": "Bank of China (simulated)",
+}
+
+
+def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
+    """Set everything up on the embedded defaults, run a daemon, let partners talk to it."""
+    from adapter.bootstrap import engine_for
+    from adapter.registry import fingerprint
+    from card.devtoken import init_dev_token, use_softhsm_dir
+    from store.db import utcnow
+    from store.migrate import upgrade
+    from store.models import Partner, PartnerCert
+    from store.repo import JournalFilter, find_journal, save_partner
+
+    var = Path("var")
+    var.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    # The dev token's PIN lives in a private file, never on a command line or in a log.
+    if not settings.has_pin():
+        pin_file = Path(settings.softhsm_dir) / "dev-pin"
+        if not pin_file.exists():
+            pin_file.parent.mkdir(parents=True, exist_ok=True)
+            pin_file.write_text(os.urandom(6).hex() + "\n", encoding="utf-8")
+            pin_file.chmod(0o600)
+        settings = Settings(**{**settings.__dict__, "pin_file": str(pin_file)})
+        env["CDGI_PIN_FILE"] = str(pin_file)
+    console.print("[bold]1. the card[/bold] (SoftHSM2 dev token)")
+    use_softhsm_dir(Path(settings.softhsm_dir))
+    env.setdefault("SOFTHSM2_CONF", os.environ.get("SOFTHSM2_CONF", ""))
+    info = init_dev_token(
+        module=settings.pkcs11_module, softhsm_dir=Path(settings.softhsm_dir),
+        token_label=settings.token_label, key_label=settings.key_label, pin=settings.read_pin(),
+        so_pin=os.urandom(8).hex(), common_name=f"cdgi-adapter {settings.party_id} (dev card)",
+    )
+    console.print(f"   token {info.token_label}, key {info.key_label}, {info.subject}, "
+                  f"{info.days_to_expiry} days left")
+
+    console.print("[bold]2. the store[/bold]")
+    engine = engine_for(settings)
+    before, after = upgrade(engine)
+    console.print(f"   {settings.database_url}: {before or '(empty)'} -> {after}")
+
+    console.print("[bold]3. the partners[/bold] (software keys under var/partners)")
+    partners: dict[str, SimPartner] = {}
+    now = utcnow()
+    for party_id, name in DEMO_PARTNERS.items():
+        signer = partner_signer(var / "partners", party_id)
+        cert = signer.certificate
+        save_partner(
+            engine,
+            Partner(id=party_id, name=name, kind=_kind(party_id), created_at=now, updated_at=now),
+            PartnerCert(partner_id=party_id, fingerprint=fingerprint(cert),
+                        subject=cert.subject.rfc4514_string(), pem=signer.cert_pem().decode(),
+                        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+                        added_at=now),
+        )
+        partners[party_id] = SimPartner(party_id, signer, settings).connect()
+        partners[party_id].purge()
+        console.print(f"   {party_id:<9} {name}")
+
+    console.print("[bold]4. the daemon[/bold] (cdgi run)")
+    log_path = var / "demo-daemon.log"
+    with log_path.open("ab") as log_file:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "adapter", "run"], env={**env, "CDGI_LOG_FORMAT": "json"},
+            stdout=log_file, stderr=log_file,
+        )
+    try:
+        time.sleep(1.0)
+        if daemon.poll() is not None:
+            console.print(f"   the daemon exited with {daemon.returncode}; see {log_path}")
+            return 1
+        console.print(f"   pid {daemon.pid}, log in {log_path}")
+        return _demo_exchange(partners, settings, console, engine,
+                              find=lambda: find_journal(engine, JournalFilter(limit=30)))
+    finally:
+        for p in partners.values():
+            p.close()
+        if keep_running:
+            console.print(f"   the daemon keeps running (pid {daemon.pid}); stop it with "
+                          f"kill -TERM {daemon.pid}")
+        else:
+            daemon.send_signal(signal.SIGTERM)
+            code = daemon.wait(timeout=30)
+            console.print(f"   daemon stopped (exit code {code})")
+
+
+def _kind(party_id: str) -> str:
+    from adapter.registry import kind_of
+
+    return kind_of(party_id) or "PORTAL"
+
+
+def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console: Any,
+                   engine: Any, find: Any) -> int:
+    portal, customs = partners["PORTAL"], partners["CUS.0800"]
+    uscc = make_uscc("91210100MA0DEM001")
+    legal = partner_signer(Path("var") / "partners", "CARD-LEGAL-0001")
+    today = date.today()
+    console.print("[bold]5. the exchange[/bold]")
+    sent: list[tuple[SimPartner, str, str]] = []
+    binding = card_binding(
+        uscc=uscc, name="辽宁示范进出口有限公司", customs_code="2101960001",
+        card_no="LP0000000001", role="LEGAL", certificate_der=der(legal),
+        valid_from=today.replace(month=1, day=1), valid_to=today.replace(year=today.year + 2),
+        seals=[("SEAL-0001", "张伟")],
+    )
+    mid = portal.send("CDGI101", binding)
+    sent.append((portal, mid, "portal binds the enterprise's legal-person card"))
+    credit = credit_info(uscc=uscc, customs_code="2101960001", rating="ADVANCED",
+                         rated_date=today, records=[(today, "AEO", "高级认证企业")])
+    mid = customs.send("CDGI401", credit)
+    sent.append((customs, mid, "customs shares the enterprise's credit rating"))
+    again = customs.envelope("CDGI401", credit, message_id=mid)
+    customs.send_raw(again)
+    sent.append((customs, mid, "customs sends the same message again (a duplicate)"))
+    customs.send_raw(b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><oops></cdgi:Envelope>")
+    sent.append((customs, "Unknown", "customs sends broken XML"))
+    unsigned = etree.tostring(build_envelope(
+        message_type="CDGI401", sender_id="CUS.0800", receiver_id=settings.party_id,
+        business=credit_info(uscc=uscc, customs_code="2101960001", rating="DISHONEST",
+                             rated_date=today),
+        send_time=contract_time(datetime.now(UTC)),
+    ))
+    customs.send_raw(unsigned)
+    sent.append((customs, "?", "someone sends an unsigned rating as customs"))
+    ok = True
+    for partner in (portal, customs):
+        expected = sum(1 for p, _, _ in sent if p is partner)
+        got = partner.receive(expected, timeout=30)
+        for msg in got:
+            status = msg.field("ReturnStatus")
+            console.print(f"   {partner.party_id:<9} <- CDGI900 for {msg.field('OriMessageType')} "
+                          f"{msg.field('OriMessageId')}: status {status} "
+                          f"code {msg.field('ReturnCode')} {msg.field('ReturnInfo')}")
+        ok &= len(got) == expected
+    console.print("[bold]6. the journal[/bold] (cdgi log)")
+    from adapter.cli import _print_rows
+
+    _print_rows(list(reversed(find())), as_json=False)
+    console.print("\nTry: cdgi log --status REFUSED · cdgi why <MessageId> · cdgi status · "
+                  "cdgi show (soon)")
+    return 0 if ok else 1

@@ -1,0 +1,337 @@
+"""XML-DSig for CDGI messages: making envelope and document signatures, and the profile that
+decides which signatures are accepted (CONTRACT §4).
+
+signxml does the canonicalisation and the cryptography. It is not a verification policy on
+its own (DESIGN "Known to work here": it accepts signature-wrapping variants), so the profile
+checks here run first: where the signature sits, what its one reference covers, which
+algorithms it uses. The key is always one of the caller's trusted certificates, never the
+one the message carries. Every signxml, lxml and cryptography error leaves this module as one
+of ``adapter.errors``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TypeVar
+
+from cryptography import x509
+from lxml import etree
+from signxml import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConfiguration,
+    SignatureMethod,
+    XMLSigner,
+    VerifyResult,
+    XMLVerifier,
+    methods,
+)
+from signxml.exceptions import InvalidDigest
+from signxml.exceptions import InvalidSignature as SignxmlInvalidSignature
+
+from adapter.errors import (
+    AlgorithmNotAllowed,
+    CertificateNotValid,
+    SignatureCoverage,
+    SignatureInvalid,
+    SignerNotRegistered,
+)
+from card.keys import SignerKey
+from card.signer import Signer
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+CDGI = "urn:cdgi:1"
+
+A = TypeVar("A", bound=Enum)
+
+_SIGNATURE = f"{{{DS}}}Signature"
+_TRANSFORMS = [ENVELOPED, EXC_C14N]
+_STRONG_SIGNATURE_METHODS = frozenset(
+    {SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512}
+)
+_STRONG_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+_SHA1_SIGNATURE = frozenset({SignatureMethod.RSA_SHA1})
+_SHA1_DIGEST = frozenset({DigestAlgorithm.SHA1})
+_ID_ATTRIBUTES = frozenset({"Id", "ID", "id"})  # the names signxml resolves "#..." against
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A signature that passed the profile, and what it covers."""
+
+    signed: etree._Element
+    """Only what the signature covers (comments excised); read values only from this."""
+    certificate: x509.Certificate
+    """The trusted certificate whose key made the signature."""
+    signature_method: str
+    digest_method: str
+
+
+def sign_envelope(root: etree._Element, signer: Signer) -> etree._Element:
+    """A signed copy of the envelope: ``Reference URI=""``, the ``ds:Signature`` its last child."""
+    if root.get("Id") is not None:
+        # signxml would reference "#<Id>" instead of the whole document.
+        raise ValueError("an envelope carries no Id attribute")
+    return _signer().sign(root, key=SignerKey(signer), cert=[signer.certificate], key_name=signer.key_name)
+
+
+def sign_document(element: etree._Element, signer: Signer) -> etree._Element:
+    """A signed copy of the business element as its own root: ``Reference URI="#<Id>"``."""
+    doc_id = element.get("Id")
+    if not doc_id:
+        raise ValueError(f"{element.tag} has no Id attribute for its signature to reference")
+    return _signer().sign(
+        element,
+        key=SignerKey(signer),
+        cert=[signer.certificate],
+        key_name=signer.key_name,
+        reference_uri=f"#{doc_id}",
+    )
+
+
+def verify_envelope(
+    root: etree._Element,
+    trusted: Sequence[x509.Certificate],
+    *,
+    allow_sha1: bool = False,
+    at: datetime | None = None,
+) -> Verified:
+    """Verify the envelope signature against ``trusted`` under the CONTRACT §4 profile."""
+    signature = _own_signature(root)
+    allowed = {signature}
+    document_signature = _document_signature_slot(root)
+    if document_signature is not None:
+        allowed.add(document_signature)
+    return _verify(root, signature, allowed, "", trusted, allow_sha1, at)
+
+
+def verify_document(
+    element: etree._Element,
+    trusted: Sequence[x509.Certificate],
+    *,
+    allow_sha1: bool = False,
+    at: datetime | None = None,
+) -> Verified:
+    """Verify the document signature of a business element (it may sit in an envelope)."""
+    element = copy.deepcopy(element)  # its own root, as it was when the enterprise signed it
+    doc_id = element.get("Id")
+    if not doc_id:
+        raise SignatureCoverage(f"{etree.QName(element).localname} has no Id for a document signature")
+    signature = _own_signature(element)
+    return _verify(element, signature, {signature}, f"#{doc_id}", trusted, allow_sha1, at)
+
+
+# -- signing -------------------------------------------------------------------------------
+def _signer() -> XMLSigner:
+    return XMLSigner(
+        method=methods.enveloped,
+        signature_algorithm=SignatureMethod.RSA_SHA256,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    )
+
+
+# -- the profile ---------------------------------------------------------------------------
+def _elements(parent: etree._Element) -> list[etree._Element]:
+    return [child for child in parent if isinstance(child.tag, str)]
+
+
+def _own_signature(parent: etree._Element) -> etree._Element:
+    children = _elements(parent)
+    signatures = [child for child in children if child.tag == _SIGNATURE]
+    where = etree.QName(parent).localname
+    if not signatures:
+        raise SignatureCoverage(f"{where} has no ds:Signature")
+    if len(signatures) > 1:
+        raise SignatureCoverage(f"{where} has {len(signatures)} ds:Signature children, expected one")
+    if children[-1] is not signatures[0]:
+        raise SignatureCoverage(f"the ds:Signature of {where} is not its last child")
+    return signatures[0]
+
+
+def _document_signature_slot(root: etree._Element) -> etree._Element | None:
+    """The one place a second signature may sit: last child of the one business element."""
+    bodies = root.findall(f"{{{CDGI}}}Body")
+    if len(bodies) != 1:
+        return None
+    documents = _elements(bodies[0])
+    if len(documents) != 1:
+        return None
+    children = _elements(documents[0])
+    if children and children[-1].tag == _SIGNATURE:
+        return children[-1]
+    return None
+
+
+def _check_coverage(
+    root: etree._Element,
+    signature: etree._Element,
+    allowed: set[etree._Element],
+    reference_uri: str,
+) -> None:
+    for found in root.iter(_SIGNATURE):
+        if found not in allowed:
+            where = root.getroottree().getpath(found)
+            raise SignatureCoverage(f"a ds:Signature sits where none may: {where}")
+    ids = Counter(
+        value
+        for element in root.iter()
+        if isinstance(element.tag, str)
+        for name, value in element.attrib.items()
+        if etree.QName(name).localname in _ID_ATTRIBUTES
+    )
+    duplicates = sorted(value for value, count in ids.items() if count > 1)
+    if duplicates:
+        raise SignatureCoverage(f"Id values occur more than once: {', '.join(duplicates)}")
+    for forbidden in ("Object", "Manifest"):
+        if signature.find(f".//{{{DS}}}{forbidden}") is not None:
+            raise SignatureCoverage(f"the ds:Signature contains a ds:{forbidden}")
+    signed_info = signature.find(f"{{{DS}}}SignedInfo")
+    if signed_info is None:
+        raise SignatureCoverage("the ds:Signature has no ds:SignedInfo")
+    c14n = signed_info.find(f"{{{DS}}}CanonicalizationMethod")
+    if c14n is None or c14n.get("Algorithm") != EXC_C14N:
+        raise SignatureCoverage("SignedInfo is not canonicalised with exclusive C14N")
+    references = signature.findall(f".//{{{DS}}}Reference")
+    if len(references) != 1 or references[0].getparent() is not signed_info:
+        raise SignatureCoverage(f"the ds:Signature has {len(references)} references, expected one")
+    uri = references[0].get("URI")
+    if uri != reference_uri:
+        raise SignatureCoverage(f"the reference URI is {uri!r}, expected {reference_uri!r}")
+    transforms = [
+        transform.get("Algorithm")
+        for transform in references[0].iterfind(f"{{{DS}}}Transforms/{{{DS}}}Transform")
+    ]
+    if transforms != _TRANSFORMS:
+        raise SignatureCoverage(
+            f"the reference transforms are {transforms}, expected enveloped-signature then "
+            "exclusive C14N"
+        )
+
+
+def _algorithms(signature: etree._Element, allow_sha1: bool) -> tuple[SignatureMethod, DigestAlgorithm]:
+    weak_methods, weak_digests = (_SHA1_SIGNATURE, _SHA1_DIGEST) if allow_sha1 else (frozenset(), frozenset())
+    method = _pick(
+        _STRONG_SIGNATURE_METHODS | weak_methods,
+        signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}SignatureMethod"),
+        "signature method",
+    )
+    digest = _pick(
+        _STRONG_DIGESTS | weak_digests,
+        signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference/{{{DS}}}DigestMethod"),
+        "digest method",
+    )
+    return method, digest
+
+
+def _pick(allowed: frozenset[A], node: etree._Element | None, what: str) -> A:
+    uri = None if node is None else node.get("Algorithm")
+    for algorithm in allowed:
+        if algorithm.value == uri:
+            return algorithm
+    raise AlgorithmNotAllowed(
+        f"{what} {uri} is not allowed (RSA with SHA-256/384/512 only; SHA-1 only for a "
+        "partner registered with it)"
+    )
+
+
+# -- the cryptography ----------------------------------------------------------------------
+def _verify(
+    root: etree._Element,
+    signature: etree._Element,
+    allowed: set[etree._Element],
+    reference_uri: str,
+    trusted: Sequence[x509.Certificate],
+    allow_sha1: bool,
+    at: datetime | None,
+) -> Verified:
+    _check_coverage(root, signature, allowed, reference_uri)
+    method, digest = _algorithms(signature, allow_sha1)
+    when = _utc(at)
+    for certificate in trusted:
+        try:
+            result = _signxml_verify(root, certificate, method, digest, when)
+        except InvalidDigest as e:
+            raise SignatureInvalid("the signed content was altered: a digest does not match") from e
+        except SignxmlInvalidSignature:
+            continue  # made by another key; try the next registered certificate
+        if not certificate.not_valid_before_utc <= when <= certificate.not_valid_after_utc:
+            raise CertificateNotValid(
+                f"the certificate {certificate.subject.rfc4514_string()} is not valid at "
+                f"{when.isoformat()} (valid {certificate.not_valid_before_utc.isoformat()} to "
+                f"{certificate.not_valid_after_utc.isoformat()})"
+            )
+        if result.signed_xml is None:
+            raise SignatureCoverage("what the signature covers is not XML")
+        return Verified(result.signed_xml, certificate, method.value, digest.value)
+    embedded = _embedded_certificate(signature)
+    if embedded is not None and _signed_by(root, embedded, method, digest, when):
+        raise SignerNotRegistered(
+            f"signed by {embedded.subject.rfc4514_string()} (serial {embedded.serial_number}), "
+            "a certificate not registered for this sender"
+        )
+    raise SignatureInvalid(f"the signature matches none of the {len(trusted)} registered certificate(s)")
+
+
+def _signxml_verify(
+    root: etree._Element,
+    certificate: x509.Certificate,
+    method: SignatureMethod,
+    digest: DigestAlgorithm,
+    when: datetime,
+) -> VerifyResult:
+    config = SignatureConfiguration(
+        location="./",
+        expect_references=1,
+        signature_methods=frozenset({method}),
+        digest_algorithms=frozenset({digest}),
+        # KeyInfo is never trusted, so a KeyValue in it must not matter either.
+        ignore_ambiguous_key_info=True,
+        # signxml refuses a certificate outside its validity; a time inside it lets the
+        # signature decide which key matched, and our own check the validity after that.
+        verification_time=min(max(when, certificate.not_valid_before_utc), certificate.not_valid_after_utc),
+    )
+    try:
+        result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
+    except (ValueError, etree.LxmlError) as e:
+        raise SignatureInvalid(f"malformed ds:Signature: {e}") from e
+    assert isinstance(result, VerifyResult)  # one expected reference gives one result
+    return result
+
+
+def _signed_by(
+    root: etree._Element,
+    certificate: x509.Certificate,
+    method: SignatureMethod,
+    digest: DigestAlgorithm,
+    when: datetime,
+) -> bool:
+    try:
+        _signxml_verify(root, certificate, method, digest, when)
+    except (SignxmlInvalidSignature, SignatureInvalid):
+        return False
+    return True
+
+
+def _embedded_certificate(signature: etree._Element) -> x509.Certificate | None:
+    text = signature.findtext(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")
+    if not text:
+        return None
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(text))
+    except ValueError:
+        return None
+
+
+def _utc(at: datetime | None) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)

@@ -1,0 +1,429 @@
+"""Repositories: every query the adapter makes, so that only ``store`` speaks SQL.
+
+``Repo`` works inside a unit of work's session; the module-level functions open their own
+short transactions (the outbox relay, the partner registry, the operator queries).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from store.db import utcnow
+from store.models import (
+    BoundCard,
+    Credit,
+    Enterprise,
+    Inbox,
+    Journal,
+    JournalEvent,
+    Outbox,
+    Partner,
+    PartnerCert,
+    Seal,
+)
+
+__all__ = ["Engine", "Repo", "JournalFilter"]
+
+
+class Repo:
+    """Queries and writes inside one session (one unit of work)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- journal -------------------------------------------------------------------------
+    def add_journal(self, **values: Any) -> Journal:
+        """A new journal row (flushed, so it has its id)."""
+        now = values.pop("at", None) or utcnow()
+        row = Journal(created_at=now, updated_at=now, **values)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def add_event(
+        self, journal_id: int, stage: str, status: str, code: str | None = None,
+        detail: str | None = None, at: datetime | None = None,
+    ) -> None:
+        """Append a step to a message's story."""
+        self.session.add(
+            JournalEvent(
+                journal_id=journal_id, at=at or utcnow(), stage=stage, status=status,
+                code=code, detail=detail,
+            )
+        )
+
+    def set_status(
+        self, row: Journal, status: str, code: str | None = None, info: str | None = None
+    ) -> None:
+        """Move a journal row to ``status`` (the event is recorded separately)."""
+        row.status = status
+        row.code = code
+        row.info = info
+        row.updated_at = utcnow()
+        self.session.add(row)
+
+    def outbound_message(self, message_id: str, receiver_id: str) -> Journal | None:
+        """The message we sent with ``message_id`` to ``receiver_id``."""
+        return self.session.exec(
+            select(Journal).where(
+                Journal.direction == "OUT",
+                Journal.message_id == message_id,
+                Journal.receiver_id == receiver_id,
+            )
+        ).first()
+
+    # -- inbox ---------------------------------------------------------------------------
+    def inbox(self, sender_key: str, message_key: str) -> Inbox | None:
+        """The dedupe row of an inbound message, if it was processed before."""
+        return self.session.get(Inbox, (sender_key, message_key))
+
+    def add_inbox(self, row: Inbox) -> None:
+        """Record an inbound message as processed (unique: a race surfaces at flush)."""
+        self.session.add(row)
+        self.session.flush()
+
+    # -- outbox --------------------------------------------------------------------------
+    def add_outbox(self, **values: Any) -> Outbox:
+        """A new outbound row (flushed, so it has its id)."""
+        now = utcnow()
+        row = Outbox(created_at=now, next_attempt_at=now, **values)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def resend(self, outbox_id: int, owner: str, lease_s: float) -> Outbox | None:
+        """Queue the same bytes (same MessageId) once more: an identical re-send."""
+        original = self.session.get(Outbox, outbox_id)
+        if original is None:
+            return None
+        now = utcnow()
+        return self.add_outbox(
+            journal_id=original.journal_id, message_id=original.message_id,
+            message_type=original.message_type, receiver_id=original.receiver_id,
+            correlation_id=original.correlation_id, body=original.body,
+            claimed_by=owner, lease_until=now + timedelta(seconds=lease_s),
+        )
+
+    # -- business state ------------------------------------------------------------------
+    def enterprise(self, uscc: str) -> Enterprise | None:
+        """An enterprise by USCC."""
+        return self.session.get(Enterprise, uscc)
+
+    def save_enterprise(self, uscc: str, name: str, customs_code: str) -> Enterprise:
+        """Create or update an enterprise."""
+        row = self.session.get(Enterprise, uscc) or Enterprise(uscc=uscc, name=name,
+                                                                customs_code=customs_code,
+                                                                updated_at=utcnow())
+        row.name, row.customs_code, row.updated_at = name, customs_code, utcnow()
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def card(self, card_no: str) -> BoundCard | None:
+        """A bound card by number."""
+        return self.session.get(BoundCard, card_no)
+
+    def save_card(self, card: BoundCard, seals: Iterable[Seal]) -> None:
+        """Create or replace a card binding and the seals made for its holder."""
+        self.session.merge(card)
+        self.session.flush()
+        for old in self.session.exec(select(Seal).where(Seal.card_no == card.card_no)):
+            self.session.delete(old)
+        self.session.flush()
+        for seal in seals:
+            self.session.merge(seal)
+
+    def cards_of(self, uscc: str) -> Sequence[BoundCard]:
+        """Every card bound to an enterprise."""
+        return self.session.exec(select(BoundCard).where(BoundCard.uscc == uscc)).all()
+
+    def seals_of(self, card_no: str) -> Sequence[Seal]:
+        """The seals of a card."""
+        return self.session.exec(select(Seal).where(Seal.card_no == card_no)).all()
+
+    def credit(self, uscc: str) -> Credit | None:
+        """The credit rating on file."""
+        return self.session.get(Credit, uscc)
+
+    def save_credit(
+        self, *, uscc: str, customs_code: str, rating: str, rated_date: date,
+        records: list[dict[str, str]], message_id: str,
+    ) -> Credit:
+        """Create or replace the credit rating of an enterprise."""
+        row = self.session.get(Credit, uscc) or Credit(
+            uscc=uscc, customs_code=customs_code, rating=rating, rated_date=rated_date,
+            message_id=message_id, updated_at=utcnow(),
+        )
+        row.customs_code, row.rating, row.rated_date = customs_code, rating, rated_date
+        row.records = json.dumps(records, ensure_ascii=False)
+        row.message_id, row.updated_at = message_id, utcnow()
+        self.session.add(row)
+        return row
+
+
+# -- partners -----------------------------------------------------------------------------
+def load_partners(engine: Engine) -> list[tuple[Partner, list[str]]]:
+    """Every partner with the PEM texts of its certificates."""
+    with Session(engine) as session:
+        partners = session.exec(select(Partner)).all()
+        certs = session.exec(select(PartnerCert)).all()
+    pems: dict[str, list[str]] = {}
+    for cert in certs:
+        pems.setdefault(cert.partner_id, []).append(cert.pem)
+    return [(p, pems.get(p.id, [])) for p in partners]
+
+
+def partner_certs(engine: Engine) -> list[PartnerCert]:
+    """Every registered certificate."""
+    with Session(engine) as session:
+        return list(session.exec(select(PartnerCert).order_by(PartnerCert.partner_id)).all())
+
+
+def save_partner(engine: Engine, partner: Partner, cert: PartnerCert | None) -> None:
+    """Create or update a partner and add a certificate (idempotent on its fingerprint)."""
+    with Session(engine) as session:
+        existing = session.get(Partner, partner.id)
+        if existing is not None:
+            partner.created_at = existing.created_at
+        session.merge(partner)
+        session.flush()
+        if cert is not None:
+            known = session.exec(
+                select(PartnerCert).where(
+                    PartnerCert.partner_id == partner.id,
+                    PartnerCert.fingerprint == cert.fingerprint,
+                )
+            ).first()
+            if known is None:
+                session.add(cert)
+        session.commit()
+
+
+def set_partner_enabled(engine: Engine, party_id: str, enabled: bool) -> bool:
+    """Enable or disable a partner; False when there is no such partner."""
+    with Session(engine) as session:
+        row = session.get(Partner, party_id)
+        if row is None:
+            return False
+        row.enabled, row.updated_at = enabled, utcnow()
+        session.add(row)
+        session.commit()
+        return True
+
+
+# -- outbox relay -------------------------------------------------------------------------
+def claim_outbox(
+    engine: Engine, owner: str, *, limit: int, lease_s: float, ids: Sequence[int] | None = None
+) -> list[Outbox]:
+    """Claim PENDING rows to publish: ours by id, or any whose lease ran out.
+
+    A conditional UPDATE per row (works on SQLite and PostgreSQL alike): a row is ours only
+    if the update matched it, so two relays never publish the same row at the same moment.
+    """
+    now = utcnow()
+    until = now + timedelta(seconds=lease_s)
+    claimed: list[Outbox] = []
+    with Session(engine) as session:
+        query = select(Outbox.id).where(Outbox.state == "PENDING")
+        if ids is not None:
+            query = query.where(col(Outbox.id).in_(list(ids)))
+        else:
+            query = query.where(Outbox.next_attempt_at <= now).where(
+                or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now,
+                    Outbox.claimed_by == owner)
+            )
+        candidates = session.exec(query.order_by(Outbox.id).limit(limit)).all()
+        for row_id in candidates:
+            guard = update(Outbox).where(col(Outbox.id) == row_id, Outbox.state == "PENDING")
+            if ids is None:
+                guard = guard.where(
+                    or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now,
+                        Outbox.claimed_by == owner)
+                )
+            result = session.execute(guard.values(claimed_by=owner, lease_until=until))
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(row_id)  # type: ignore[arg-type]
+        session.commit()
+        if not claimed:
+            return []
+        return list(
+            session.exec(select(Outbox).where(col(Outbox.id).in_(claimed)).order_by(Outbox.id))
+        )
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What the broker said about one outbox row."""
+
+    outbox_id: int
+    state: str  # SENT, UNROUTABLE, PENDING (retry later)
+    detail: str | None = None
+
+
+def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after_s: float) -> None:
+    """Mark rows sent (only on the broker's ack), unroutable, or due for another attempt."""
+    if not results:
+        return
+    now = utcnow()
+    with Session(engine) as session:
+        for r in results:
+            row = session.get(Outbox, r.outbox_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            row.state = r.state
+            row.last_error = r.detail
+            row.claimed_by, row.lease_until = None, None
+            if r.state == "SENT":
+                row.sent_at = now
+            else:
+                row.next_attempt_at = now + timedelta(seconds=retry_after_s)
+            session.add(row)
+            journal = session.get(Journal, row.journal_id)
+            if journal is not None and journal.direction == "OUT":
+                if journal.status in ("PENDING", "UNROUTABLE", "SENT"):
+                    journal.status = r.state
+                    journal.updated_at = now
+                    session.add(journal)
+                session.add(
+                    JournalEvent(journal_id=journal.id, at=now, stage="publish", status=r.state,
+                                 detail=r.detail)
+                )
+        session.commit()
+
+
+def outbox_backlog(engine: Engine) -> dict[str, Any]:
+    """Counts of outbox rows by state and the age of the oldest pending one."""
+    with Session(engine) as session:
+        counts = dict(
+            session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all()  # type: ignore[arg-type]
+        )
+        oldest = session.exec(
+            select(func.min(Outbox.created_at)).where(Outbox.state == "PENDING")
+        ).first()
+    return {"counts": counts, "oldest_pending": oldest}
+
+
+# -- operator queries ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class JournalFilter:
+    """What ``cdgi log`` and ``cdgi replay`` select by."""
+
+    message_id: str | None = None
+    message_type: str | None = None
+    partner: str | None = None
+    status: str | None = None
+    direction: str | None = None
+    uscc: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_id: int | None = None
+    limit: int = 50
+
+
+def find_journal(engine: Engine, f: JournalFilter) -> list[Journal]:
+    """Journal rows matching ``f``, newest first (or oldest first after ``after_id``)."""
+    with Session(engine) as session:
+        query = select(Journal)
+        if f.message_id:
+            query = query.where(
+                or_(Journal.message_id == f.message_id, Journal.correlation_id == f.message_id)
+            )
+        if f.message_type:
+            query = query.where(Journal.message_type == f.message_type)
+        if f.partner:
+            query = query.where(
+                or_(Journal.sender_id == f.partner, Journal.receiver_id == f.partner)
+            )
+        if f.status:
+            query = query.where(Journal.status == f.status.upper())
+        if f.direction:
+            query = query.where(Journal.direction == f.direction.upper())
+        if f.uscc:
+            query = query.where(Journal.uscc == f.uscc)
+        if f.since:
+            query = query.where(Journal.created_at >= f.since)
+        if f.until:
+            query = query.where(Journal.created_at < f.until)
+        if f.after_id is not None:
+            query = query.where(col(Journal.id) > f.after_id).order_by(col(Journal.id))
+        else:
+            query = query.order_by(col(Journal.id).desc())
+        return list(session.exec(query.limit(f.limit)).all())
+
+
+def journal_story(engine: Engine, key: str) -> list[tuple[Journal, list[JournalEvent]]]:
+    """Every journal row of a message id (or journal id), with its events, oldest first."""
+    with Session(engine) as session:
+        rows: list[Journal] = []
+        if key.isdigit():
+            row = session.get(Journal, int(key))
+            rows = [row] if row else []
+        if not rows:
+            rows = list(
+                session.exec(
+                    select(Journal)
+                    .where(or_(Journal.message_id == key, Journal.correlation_id == key))
+                    .order_by(col(Journal.id))
+                ).all()
+            )
+        story = []
+        for row in rows:
+            events = session.exec(
+                select(JournalEvent)
+                .where(JournalEvent.journal_id == row.id)
+                .order_by(col(JournalEvent.id))
+            ).all()
+            story.append((row, list(events)))
+        return story
+
+
+def journal_row(engine: Engine, journal_id: int) -> Journal | None:
+    """One journal row."""
+    with Session(engine) as session:
+        return session.get(Journal, journal_id)
+
+
+def outbox_for_journal(engine: Engine, journal_id: int) -> Outbox | None:
+    """The newest outbox row of an outbound journal row."""
+    with Session(engine) as session:
+        return session.exec(
+            select(Outbox).where(Outbox.journal_id == journal_id).order_by(col(Outbox.id).desc())
+        ).first()
+
+
+def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
+    """Publish an outbound message again, byte-identical; returns the new outbox id."""
+    with Session(engine) as session:
+        original = session.exec(
+            select(Outbox).where(Outbox.journal_id == journal_id).order_by(col(Outbox.id).desc())
+        ).first()
+        if original is None:
+            return None
+        now = utcnow()
+        row = Outbox(
+            journal_id=journal_id, message_id=original.message_id,
+            message_type=original.message_type, receiver_id=original.receiver_id,
+            correlation_id=original.correlation_id, body=original.body, created_at=now,
+            next_attempt_at=now,
+        )
+        session.add(row)
+        session.add(JournalEvent(journal_id=journal_id, at=now, stage="replay", status="PENDING",
+                                 detail=note))
+        session.commit()
+        return row.id
+
+
+def count_journal(engine: Engine) -> int:
+    """How many journal rows there are."""
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Journal)).one())
+

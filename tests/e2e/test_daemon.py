@@ -1,0 +1,273 @@
+"""The daemon as a subprocess, driven over the real bus by simulated partners.
+
+Real RabbitMQ, a real SoftHSM2 token for the adapter's card, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from lxml import etree
+
+from adapter.domain.identifiers import make_uscc
+from adapter.envelope import build_envelope, contract_time, serialize
+from adapter.settings import Settings
+from adapter.sim import SimPartner, card_binding, credit_info, der
+from card import SoftwareSigner, sign_envelope, verify_envelope
+from store.db import make_engine, utcnow
+from store.models import Partner, PartnerCert
+from store.repo import JournalFilter, find_journal, save_partner
+from tests.support.softhsm import TokenInfo, make_token, require_softhsm
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+USCC = make_uscc("91210100MA0TEXT01")
+TODAY = date(2026, 11, 24)
+
+
+@pytest.fixture(scope="module")
+def token(tmp_path_factory: pytest.TempPathFactory) -> TokenInfo:
+    require_softhsm()
+    return make_token(tmp_path_factory.mktemp("card"), token_label="CDGI-E2E", key_label="dc-e2e")
+
+
+@pytest.fixture(scope="module")
+def card_certificate(token: TokenInfo) -> x509.Certificate:
+    """The adapter card's certificate, read from the token by a process of its own."""
+    code = (
+        "import sys; from card import Pkcs11Signer; "
+        "from cryptography.hazmat.primitives.serialization import Encoding; "
+        "s = Pkcs11Signer(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]); "
+        "sys.stdout.write(s.certificate.public_bytes(Encoding.PEM).decode()); s.close()"
+    )
+    pem = subprocess.run(
+        [sys.executable, "-c", code, token.module, token.token_label, token.key_label, token.pin],
+        env={**os.environ, **token.env}, capture_output=True, check=True,
+    ).stdout
+    return x509.load_pem_x509_certificate(pem)
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    settings: Settings
+    portal: SimPartner
+    customs: SimPartner
+    log_path: Path
+
+    def journal(self, **kw: object) -> list:  # type: ignore[type-arg]
+        return find_journal(make_engine(self.settings.database_url, writer=False),
+                            JournalFilter(limit=500, **kw))  # type: ignore[arg-type]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _register(url: str, party_id: str, kind: str, signer: SoftwareSigner) -> None:
+    now = utcnow()
+    cert = signer.certificate
+    from adapter.registry import fingerprint
+
+    save_partner(
+        make_engine(url),
+        Partner(id=party_id, name=party_id, kind=kind, created_at=now, updated_at=now),
+        PartnerCert(partner_id=party_id, fingerprint=fingerprint(cert),
+                    subject=cert.subject.rfc4514_string(), pem=signer.cert_pem().decode(),
+                    not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+                    added_at=now),
+    )
+
+
+@pytest.fixture()
+def daemon(
+    prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str
+) -> Iterator[Running]:
+    settings = replace(Settings(), prefix=prefix, database_url=migrated_url, amqp_url=rabbitmq,
+                       state_dir=str(tmp_path / "run"))
+    portal_key = SoftwareSigner.generate("PORTAL test", key_name="PORTAL")
+    customs_key = SoftwareSigner.generate("CUS.0800 test", key_name="CUS.0800")
+    _register(migrated_url, "PORTAL", "PORTAL", portal_key)
+    _register(migrated_url, "CUS.0800", "CUSTOMS", customs_key)
+    portal = SimPartner("PORTAL", portal_key, settings).connect()
+    customs = SimPartner("CUS.0800", customs_key, settings).connect()
+    env = {
+        **os.environ, **token.env, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": migrated_url,
+        "CDGI_AMQP_URL": rabbitmq, "CDGI_STATE_DIR": str(tmp_path / "run"),
+        "CDGI_LOG_FORMAT": "json", "CDGI_RELAY_INTERVAL_S": "0.2",
+    }
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    running = Running(proc, settings, portal, customs, log_path)
+    _wait_running(running, tmp_path / "run")
+    yield running
+    portal.close()
+    customs.close()
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    for secret in (token.pin,):
+        assert secret not in log_path.read_text(errors="replace"), "the PIN reached the log"
+
+
+def _wait_running(r: Running, state_dir: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if r.proc.poll() is not None:
+            pytest.fail(f"daemon exited with {r.proc.returncode}:\n{r.log_path.read_text()}")
+        for path in state_dir.glob("*.json"):
+            if '"running"' in path.read_text():
+                return
+        time.sleep(0.1)
+    pytest.fail(f"daemon did not start:\n{r.log_path.read_text()}")
+
+
+def _binding(card_key: SoftwareSigner, card_no: str = "LP0000000001") -> etree._Element:
+    return card_binding(
+        uscc=USCC, name="辽宁测试进出口有限公司", customs_code="2101960001", card_no=card_no,
+        role="LEGAL", certificate_der=der(card_key), valid_from=date(2026, 1, 1),
+        valid_to=date(2028, 12, 31), seals=[("SEAL-0001", "张伟")],
+    )
+
+
+def _credit(rating: str = "ADVANCED", rated: date = TODAY) -> etree._Element:
+    return credit_info(uscc=USCC, customs_code="2101960001", rating=rating, rated_date=rated,
+                       records=[(rated, "AEO", "高级认证企业")])
+
+
+def _credit_row(r: Running) -> tuple[str, str] | None:
+    from sqlmodel import Session
+
+    from store.models import Credit
+
+    with Session(make_engine(r.settings.database_url, writer=False)) as s:
+        row = s.get(Credit, USCC)
+        return (row.rating, row.message_id) if row else None
+
+
+def test_a_card_binding_and_a_credit_rating_are_processed_stored_and_receipted(
+    daemon: Running, card_certificate: x509.Certificate
+) -> None:
+    card_key = SoftwareSigner.generate("legal person card")
+    bind_id = daemon.portal.send("CDGI101", _binding(card_key))
+    credit_id = daemon.customs.send("CDGI401", _credit())
+
+    bind_receipt = daemon.portal.receipts_for([bind_id])[bind_id]
+    credit_receipt = daemon.customs.receipts_for([credit_id])[credit_id]
+
+    for receipt, ori, ori_type in ((bind_receipt, bind_id, "CDGI101"),
+                                   (credit_receipt, credit_id, "CDGI401")):
+        assert receipt.field("ReturnStatus") == "1"
+        assert receipt.field("ReturnCode") == "0000"
+        assert receipt.field("OriMessageType") == ori_type
+        assert receipt.correlation_id == ori
+        # The receipt is signed by the adapter's card: verifiable with its certificate.
+        verify_envelope(etree.fromstring(receipt.body), [card_certificate])
+
+    assert _credit_row(daemon) == ("ADVANCED", credit_id)
+    inbound = {row.message_id: row for row in daemon.journal(direction="IN")}
+    assert inbound[bind_id].status == "PROCESSED" and inbound[bind_id].uscc == USCC
+    assert inbound[credit_id].status == "PROCESSED"
+    sent = daemon.journal(direction="OUT")
+    assert {row.correlation_id for row in sent} >= {bind_id, credit_id}
+    assert daemon.alive()
+
+
+def _bad_cases(daemon: Running) -> list[tuple[str, bytes, str]]:
+    """(what, bytes, expected ReturnCode) for every bad input the spine must refuse."""
+    customs = daemon.customs
+    stranger = SoftwareSigner.generate("not registered", key_name="CUS.0800")
+    unsigned = serialize(build_envelope(
+        message_type="CDGI401", sender_id="CUS.0800", receiver_id="DC",
+        business=_credit("DISHONEST"), send_time=contract_time(utcnow()),
+    ))
+    wrong_key = serialize(sign_envelope(build_envelope(
+        message_type="CDGI401", sender_id="CUS.0800", receiver_id="DC",
+        business=_credit("DISHONEST"), send_time=contract_time(utcnow()),
+    ), stranger))
+    tampered = customs.envelope("CDGI401", _credit("GENERAL")).replace(
+        b">GENERAL<", b">DISHONEST<")
+    invalid = customs.envelope("CDGI401", _credit("EXCELLENT"))
+    return [
+        ("not well-formed", b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><a></cdgi:Envelope>", "0001"),
+        ("schema-invalid", invalid, "0002"),
+        ("unsigned", unsigned, "1004"),
+        ("signed by an unregistered key", wrong_key, "1003"),
+        ("tampered after signing", tampered, "1001"),
+    ]
+
+
+def test_bad_messages_get_their_receipt_codes_change_no_state_and_leave_the_daemon_running(
+    daemon: Running,
+) -> None:
+    first = daemon.customs.send("CDGI401", _credit("ADVANCED"))
+    assert daemon.customs.receipts_for([first])[first].field("ReturnStatus") == "1"
+    before = _credit_row(daemon)
+
+    cases = _bad_cases(daemon)
+    for _, body, _ in cases:
+        daemon.customs.send_raw(body)
+    receipts = daemon.customs.receive(len(cases), timeout=30)
+    assert len(receipts) == len(cases), "every bad message gets exactly one receipt"
+    codes = sorted(r.field("ReturnCode") or "" for r in receipts)
+    assert codes == sorted(code for _, _, code in cases)
+    assert all(int(r.field("ReturnStatus") or "0") < 0 for r in receipts)
+
+    assert _credit_row(daemon) == before, "a refused message changed the state"
+    refused = daemon.journal(direction="IN", status="REFUSED")
+    assert sorted(r.code for r in refused) == codes, "each refusal has its journal row"
+    assert all(r.raw for r in refused), "the journal keeps the bytes that travelled"
+    assert daemon.alive()
+
+
+def test_a_duplicate_gets_the_original_receipt_again_and_a_changed_copy_is_refused(
+    daemon: Running,
+) -> None:
+    customs = daemon.customs
+    body = customs.envelope("CDGI401", _credit("ADVANCED"))
+    customs.send_raw(body)
+    original = customs.receive(1)[0]
+    message_id = original.field("OriMessageId")
+    assert original.field("ReturnStatus") == "1"
+
+    # The same message delivered again: a duplicate, answered with the original receipt.
+    customs.send_raw(body)
+    again = customs.receive(1)[0]
+    assert again.body == original.body, "the original receipt, byte for byte"
+
+    changed = customs.envelope("CDGI401", _credit("GENERAL"), message_id=message_id)
+    customs.send_raw(changed)
+    conflict = customs.receive(1)[0]
+    assert conflict.field("ReturnCode") == "1005"
+    assert _credit_row(daemon) == ("ADVANCED", message_id)
+    inbound = [r for r in daemon.journal(direction="IN") if r.message_id == message_id]
+    assert sorted(r.status for r in inbound) == ["PROCESSED", "REFUSED"]
+    assert daemon.alive()
+
+
+def test_sigterm_finishes_the_work_in_hand_and_exits_with_ok(daemon: Running) -> None:
+    ids = [daemon.customs.send("CDGI401", _credit(rated=date(2026, 11, d))) for d in range(1, 11)]
+    time.sleep(0.05)
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=30) == 0
+    processed = {r.message_id for r in daemon.journal(direction="IN")}
+    # Whatever the daemon took before stopping is recorded; the rest waits in the queue.
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(daemon.settings.amqp_url))
+    waiting = conn.channel().queue_declare(daemon.settings.queue_in, passive=True)
+    left = waiting.method.message_count
+    conn.close()
+    assert len(processed & set(ids)) + left == len(ids), "nothing lost, nothing doubled"
