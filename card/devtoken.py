@@ -21,7 +21,7 @@ from pathlib import Path
 import pkcs11
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, SignMixin
 from pkcs11.util.rsa import encode_rsa_public_key
 from pkcs11.util.x509 import decode_x509_certificate
 
@@ -138,7 +138,9 @@ def _destroy(session: pkcs11.Session, label: str) -> None:
             obj.destroy()
 
 
-def _make_key_and_certificate(session: pkcs11.Session, label: str, common_name: str, days: int) -> None:
+def _make_key_and_certificate(
+    session: pkcs11.Session, label: str, common_name: str, days: int
+) -> None:
     key_id = secrets.token_bytes(16)
     public, private = session.generate_keypair(
         KeyType.RSA,
@@ -149,6 +151,7 @@ def _make_key_and_certificate(session: pkcs11.Session, label: str, common_name: 
         capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
         private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
     )
+    assert isinstance(private, SignMixin)  # made with the SIGN capability
     name = asn1_x509.Name.build({"common_name": common_name})
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     tbs = asn1_x509.TbsCertificate(
@@ -157,7 +160,10 @@ def _make_key_and_certificate(session: pkcs11.Session, label: str, common_name: 
             "serial_number": secrets.randbits(127),
             "signature": {"algorithm": "sha256_rsa"},
             "issuer": name,
-            "validity": {"not_before": _time(start), "not_after": _time(start + timedelta(days=days))},
+            "validity": {
+                "not_before": _time(start),
+                "not_after": _time(start + timedelta(days=days)),
+            },
             "subject": name,
             "subject_public_key_info": {
                 "algorithm": {"algorithm": "rsa"},

@@ -38,7 +38,7 @@ class SignerKey(rsa.RSAPrivateKey):
     def sign(self, data: bytes, padding: Any, algorithm: Any) -> bytes:
         """RSASSA-PKCS1-v1_5 SHA-256, the only scheme the ``Signer`` port offers."""
         if not isinstance(padding, pad.PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
-            raise ValueError(
+            raise TypeError(
                 f"a Signer signs RSASSA-PKCS1-v1_5 with SHA-256 only, not "
                 f"{padding.name} with {getattr(algorithm, 'name', algorithm)}"
             )

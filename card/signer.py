@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Protocol, Self, TypeVar
 
 import pkcs11
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, SignMixin
 from pkcs11 import exceptions as p11e
 
 from adapter.errors import CardUnavailable, ConfigurationError, PinIncorrect
@@ -183,7 +183,7 @@ class Pkcs11Signer:
         self._key_name = key_name or key_label
         self._token: pkcs11.Token | None = None
         self._session: pkcs11.Session | None = None
-        self._key: pkcs11.PrivateKey | None = None
+        self._key: SignMixin | None = None
         self._certificate: x509.Certificate | None = None
         self._refused: str | None = None  # the message of the PIN refusal, once refused
 
@@ -193,7 +193,7 @@ class Pkcs11Signer:
             f"key_label={self.key_label!r})"
         )
 
-    def __enter__(self) -> Pkcs11Signer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -246,7 +246,7 @@ class Pkcs11Signer:
             self._discard()
 
     # -- the session -----------------------------------------------------------------------
-    def _use(self, operation: Callable[[pkcs11.PrivateKey], T]) -> T:
+    def _use(self, operation: Callable[[SignMixin], T]) -> T:
         with p11.LOCK:
             try:
                 try:
@@ -265,7 +265,7 @@ class Pkcs11Signer:
                     f"token {self.token_label!r} failed ({type(e).__name__}: {e})"
                 ) from e
 
-    def _open(self) -> pkcs11.PrivateKey:
+    def _open(self) -> SignMixin:
         if self._refused is not None:
             raise PinIncorrect(self._refused)
         if self._key is not None:
@@ -283,7 +283,7 @@ class Pkcs11Signer:
             raise
         return self._key
 
-    def _find_key(self, session: pkcs11.Session) -> pkcs11.PrivateKey:
+    def _find_key(self, session: pkcs11.Session) -> SignMixin:
         try:
             key = session.get_key(ObjectClass.PRIVATE_KEY, KeyType.RSA, label=self.key_label)
         except (p11e.NoSuchKey, p11e.MultipleObjectsReturned) as e:
@@ -291,8 +291,15 @@ class Pkcs11Signer:
                 f"token {self.token_label!r} has no single RSA private key labelled "
                 f"{self.key_label!r}: set CDGI_KEY_LABEL to the key's label"
             ) from e
+        if not isinstance(key, SignMixin):
+            raise ConfigurationError(
+                f"the key labelled {self.key_label!r} on token {self.token_label!r} may not sign "
+                "(CKA_SIGN is false): set CDGI_KEY_LABEL to a signing key"
+            )
         certificates = list(
-            session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: self.key_label})
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: self.key_label}
+            )
         )
         if len(certificates) != 1:
             raise ConfigurationError(

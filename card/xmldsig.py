@@ -27,8 +27,8 @@ from signxml import (
     DigestAlgorithm,
     SignatureConfiguration,
     SignatureMethod,
-    XMLSigner,
     VerifyResult,
+    XMLSigner,
     XMLVerifier,
     methods,
 )
@@ -57,7 +57,9 @@ _TRANSFORMS = [ENVELOPED, EXC_C14N]
 _STRONG_SIGNATURE_METHODS = frozenset(
     {SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512}
 )
-_STRONG_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+_STRONG_DIGESTS = frozenset(
+    {DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512}
+)
 _SHA1_SIGNATURE = frozenset({SignatureMethod.RSA_SHA1})
 _SHA1_DIGEST = frozenset({DigestAlgorithm.SHA1})
 _ID_ATTRIBUTES = frozenset({"Id", "ID", "id"})  # the names signxml resolves "#..." against
@@ -80,7 +82,9 @@ def sign_envelope(root: etree._Element, signer: Signer) -> etree._Element:
     if root.get("Id") is not None:
         # signxml would reference "#<Id>" instead of the whole document.
         raise ValueError("an envelope carries no Id attribute")
-    return _signer().sign(root, key=SignerKey(signer), cert=[signer.certificate], key_name=signer.key_name)
+    return _signer().sign(
+        root, key=SignerKey(signer), cert=[signer.certificate], key_name=signer.key_name
+    )
 
 
 def sign_document(element: etree._Element, signer: Signer) -> etree._Element:
@@ -124,7 +128,9 @@ def verify_document(
     element = copy.deepcopy(element)  # its own root, as it was when the enterprise signed it
     doc_id = element.get("Id")
     if not doc_id:
-        raise SignatureCoverage(f"{etree.QName(element).localname} has no Id for a document signature")
+        raise SignatureCoverage(
+            f"{etree.QName(element).localname} has no Id for a document signature"
+        )
     signature = _own_signature(element)
     return _verify(element, signature, {signature}, f"#{doc_id}", trusted, allow_sha1, at)
 
@@ -151,7 +157,9 @@ def _own_signature(parent: etree._Element) -> etree._Element:
     if not signatures:
         raise SignatureCoverage(f"{where} has no ds:Signature")
     if len(signatures) > 1:
-        raise SignatureCoverage(f"{where} has {len(signatures)} ds:Signature children, expected one")
+        raise SignatureCoverage(
+            f"{where} has {len(signatures)} ds:Signature children, expected one"
+        )
     if children[-1] is not signatures[0]:
         raise SignatureCoverage(f"the ds:Signature of {where} is not its last child")
     return signatures[0]
@@ -217,8 +225,12 @@ def _check_coverage(
         )
 
 
-def _algorithms(signature: etree._Element, allow_sha1: bool) -> tuple[SignatureMethod, DigestAlgorithm]:
-    weak_methods, weak_digests = (_SHA1_SIGNATURE, _SHA1_DIGEST) if allow_sha1 else (frozenset(), frozenset())
+def _algorithms(
+    signature: etree._Element, allow_sha1: bool
+) -> tuple[SignatureMethod, DigestAlgorithm]:
+    weak_methods, weak_digests = (
+        (_SHA1_SIGNATURE, _SHA1_DIGEST) if allow_sha1 else (frozenset(), frozenset())
+    )
     method = _pick(
         _STRONG_SIGNATURE_METHODS | weak_methods,
         signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}SignatureMethod"),
@@ -278,7 +290,9 @@ def _verify(
             f"signed by {embedded.subject.rfc4514_string()} (serial {embedded.serial_number}), "
             "a certificate not registered for this sender"
         )
-    raise SignatureInvalid(f"the signature matches none of the {len(trusted)} registered certificate(s)")
+    raise SignatureInvalid(
+        f"the signature matches none of the {len(trusted)} registered certificate(s)"
+    )
 
 
 def _signxml_verify(
@@ -297,7 +311,9 @@ def _signxml_verify(
         ignore_ambiguous_key_info=True,
         # signxml refuses a certificate outside its validity; a time inside it lets the
         # signature decide which key matched, and our own check the validity after that.
-        verification_time=min(max(when, certificate.not_valid_before_utc), certificate.not_valid_after_utc),
+        verification_time=min(
+            max(when, certificate.not_valid_before_utc), certificate.not_valid_after_utc
+        ),
     )
     try:
         result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)

@@ -8,10 +8,11 @@ and do not block the daemon.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, create_engine
@@ -85,6 +86,26 @@ def translate(e: BaseException) -> BaseException:
         err.__cause__ = e
         return err
     return e
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translating(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a store function so that database failures leave it as StoreUnavailable."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as e:
+            translated = translate(e)
+            if translated is e:
+                raise
+            raise translated from e
+
+    return wrapper
 
 
 def is_conflict(e: BaseException) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from store.db import utcnow
+from store.db import translating, utcnow
 from store.models import (
     BoundCard,
     Credit,
@@ -170,6 +170,7 @@ class Repo:
 
 
 # -- partners -----------------------------------------------------------------------------
+@translating
 def load_partners(engine: Engine) -> list[tuple[Partner, list[str]]]:
     """Every partner with the PEM texts of its certificates."""
     with Session(engine) as session:
@@ -181,12 +182,14 @@ def load_partners(engine: Engine) -> list[tuple[Partner, list[str]]]:
     return [(p, pems.get(p.id, [])) for p in partners]
 
 
+@translating
 def partner_certs(engine: Engine) -> list[PartnerCert]:
     """Every registered certificate."""
     with Session(engine) as session:
         return list(session.exec(select(PartnerCert).order_by(PartnerCert.partner_id)).all())
 
 
+@translating
 def save_partner(engine: Engine, partner: Partner, cert: PartnerCert | None) -> None:
     """Create or update a partner and add a certificate (idempotent on its fingerprint)."""
     with Session(engine) as session:
@@ -207,6 +210,7 @@ def save_partner(engine: Engine, partner: Partner, cert: PartnerCert | None) -> 
         session.commit()
 
 
+@translating
 def set_partner_enabled(engine: Engine, party_id: str, enabled: bool) -> bool:
     """Enable or disable a partner; False when there is no such partner."""
     with Session(engine) as session:
@@ -220,6 +224,7 @@ def set_partner_enabled(engine: Engine, party_id: str, enabled: bool) -> bool:
 
 
 # -- outbox relay -------------------------------------------------------------------------
+@translating
 def claim_outbox(
     engine: Engine, owner: str, *, limit: int, lease_s: float, ids: Sequence[int] | None = None
 ) -> list[Outbox]:
@@ -268,6 +273,7 @@ class PublishResult:
     detail: str | None = None
 
 
+@translating
 def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after_s: float) -> None:
     """Mark rows sent (only on the broker's ack), unroutable, or due for another attempt."""
     if not results:
@@ -300,6 +306,7 @@ def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after
         session.commit()
 
 
+@translating
 def outbox_backlog(engine: Engine) -> dict[str, Any]:
     """Counts of outbox rows by state and the age of the oldest pending one."""
     with Session(engine) as session:
@@ -329,6 +336,7 @@ class JournalFilter:
     limit: int = 50
 
 
+@translating
 def find_journal(engine: Engine, f: JournalFilter) -> list[Journal]:
     """Journal rows matching ``f``, newest first (or oldest first after ``after_id``)."""
     with Session(engine) as session:
@@ -360,6 +368,7 @@ def find_journal(engine: Engine, f: JournalFilter) -> list[Journal]:
         return list(session.exec(query.limit(f.limit)).all())
 
 
+@translating
 def journal_story(engine: Engine, key: str) -> list[tuple[Journal, list[JournalEvent]]]:
     """Every journal row of a message id (or journal id), with its events, oldest first."""
     with Session(engine) as session:
@@ -386,12 +395,14 @@ def journal_story(engine: Engine, key: str) -> list[tuple[Journal, list[JournalE
         return story
 
 
+@translating
 def journal_row(engine: Engine, journal_id: int) -> Journal | None:
     """One journal row."""
     with Session(engine) as session:
         return session.get(Journal, journal_id)
 
 
+@translating
 def outbox_for_journal(engine: Engine, journal_id: int) -> Outbox | None:
     """The newest outbox row of an outbound journal row."""
     with Session(engine) as session:
@@ -400,6 +411,7 @@ def outbox_for_journal(engine: Engine, journal_id: int) -> Outbox | None:
         ).first()
 
 
+@translating
 def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
     """Publish an outbound message again, byte-identical; returns the new outbox id."""
     with Session(engine) as session:
@@ -422,6 +434,7 @@ def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
         return row.id
 
 
+@translating
 def count_journal(engine: Engine) -> int:
     """How many journal rows there are."""
     with Session(engine) as session:

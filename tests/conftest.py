@@ -97,7 +97,7 @@ def migrated_url(database_url: str) -> str:
     from store.db import make_engine
     from store.migrate import upgrade
 
-    engine = make_engine(database_url)
+    engine = make_engine(database_url)  # disposed below
     upgrade(engine)
     engine.dispose()
     return database_url
@@ -114,3 +114,20 @@ def base_settings(tmp_path: Path) -> Settings:
         retry_initial_s=0.05,
         relay_interval_s=0.2,
     )
+
+
+@pytest.fixture()
+def engines() -> Iterator[object]:
+    """``engines(url, writer=True)`` makes an engine that is disposed after the test."""
+    from store.db import make_engine
+
+    made = []
+
+    def factory(url: str, *, writer: bool = True):  # type: ignore[no-untyped-def]
+        engine = make_engine(url, writer=writer)
+        made.append(engine)
+        return engine
+
+    yield factory
+    for engine in made:
+        engine.dispose()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -24,7 +25,7 @@ from adapter.envelope import build_envelope, contract_time, serialize
 from adapter.settings import Settings
 from adapter.sim import SimPartner, card_binding, credit_info, der
 from card import SoftwareSigner, sign_envelope, verify_envelope
-from store.db import make_engine, utcnow
+from store.db import utcnow
 from store.models import Partner, PartnerCert
 from store.repo import JournalFilter, find_journal, save_partner
 from tests.support.softhsm import TokenInfo, make_token, require_softhsm
@@ -65,22 +66,22 @@ class Running:
     portal: SimPartner
     customs: SimPartner
     log_path: Path
+    engine: Any
 
     def journal(self, **kw: object) -> list:  # type: ignore[type-arg]
-        return find_journal(make_engine(self.settings.database_url, writer=False),
-                            JournalFilter(limit=500, **kw))  # type: ignore[arg-type]
+        return find_journal(self.engine, JournalFilter(limit=500, **kw))  # type: ignore[arg-type]
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
 
-def _register(url: str, party_id: str, kind: str, signer: SoftwareSigner) -> None:
+def _register(engine: Any, party_id: str, kind: str, signer: SoftwareSigner) -> None:
     now = utcnow()
     cert = signer.certificate
     from adapter.registry import fingerprint
 
     save_partner(
-        make_engine(url),
+        engine,
         Partner(id=party_id, name=party_id, kind=kind, created_at=now, updated_at=now),
         PartnerCert(partner_id=party_id, fingerprint=fingerprint(cert),
                     subject=cert.subject.rfc4514_string(), pem=signer.cert_pem().decode(),
@@ -91,14 +92,15 @@ def _register(url: str, party_id: str, kind: str, signer: SoftwareSigner) -> Non
 
 @pytest.fixture()
 def daemon(
-    prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str
+    prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str, engines: Any
 ) -> Iterator[Running]:
     settings = replace(Settings(), prefix=prefix, database_url=migrated_url, amqp_url=rabbitmq,
                        state_dir=str(tmp_path / "run"))
     portal_key = SoftwareSigner.generate("PORTAL test", key_name="PORTAL")
     customs_key = SoftwareSigner.generate("CUS.0800 test", key_name="CUS.0800")
-    _register(migrated_url, "PORTAL", "PORTAL", portal_key)
-    _register(migrated_url, "CUS.0800", "CUSTOMS", customs_key)
+    writer = engines(migrated_url)
+    _register(writer, "PORTAL", "PORTAL", portal_key)
+    _register(writer, "CUS.0800", "CUSTOMS", customs_key)
     portal = SimPartner("PORTAL", portal_key, settings).connect()
     customs = SimPartner("CUS.0800", customs_key, settings).connect()
     env = {
@@ -110,7 +112,8 @@ def daemon(
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
-    running = Running(proc, settings, portal, customs, log_path)
+    running = Running(proc, settings, portal, customs, log_path,
+                      engines(migrated_url, writer=False))
     _wait_running(running, tmp_path / "run")
     yield running
     portal.close()
@@ -152,7 +155,7 @@ def _credit_row(r: Running) -> tuple[str, str] | None:
 
     from store.models import Credit
 
-    with Session(make_engine(r.settings.database_url, writer=False)) as s:
+    with Session(r.engine) as s:
         row = s.get(Credit, USCC)
         return (row.rating, row.message_id) if row else None
 

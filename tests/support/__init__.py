@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -16,7 +17,7 @@ def require_executable(name: str) -> str:
     return path
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip on a developer's machine; in CI a missing service is a failure, not a skip."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (required in CI)")

@@ -18,7 +18,7 @@ import pytest
 
 from adapter.settings import Settings
 from card.devtoken import softhsm_conf
-from support import require_executable, unavailable
+from tests.support import require_executable, unavailable
 
 _MAKE = """
 import json, sys
@@ -73,6 +73,7 @@ def make_token(
     }
     made = subprocess.run(
         [sys.executable, "-c", _MAKE],
+        check=False,
         input=json.dumps(args),
         env={**os.environ, "SOFTHSM2_CONF": str(conf)},
         capture_output=True,

@@ -15,7 +15,14 @@ from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner, methods
 
 from adapter.errors import SecurityError, SignatureCoverage, SignatureInvalid
-from card import EXC_C14N, SoftwareSigner, sign_document, sign_envelope, verify_document, verify_envelope
+from card import (
+    EXC_C14N,
+    SoftwareSigner,
+    sign_document,
+    sign_envelope,
+    verify_document,
+    verify_envelope,
+)
 from card.xmldsig import DS
 
 ENVELOPE = (
@@ -82,7 +89,9 @@ def code_of(verify: Callable[[], object]) -> str:
     return refused.value.code
 
 
-def with_document_signature(enterprise: SoftwareSigner, *, sender: str = "PORTAL") -> etree._Element:
+def with_document_signature(
+    enterprise: SoftwareSigner, *, sender: str = "PORTAL"
+) -> etree._Element:
     """A fresh envelope whose business element carries the enterprise's document signature."""
     root = envelope()
     root.find("cdgi:Head/cdgi:SenderId", NS).text = sender  # type: ignore[union-attr]
@@ -105,7 +114,9 @@ def test_an_envelope_signature_has_the_contract_shape(portal: SoftwareSigner) ->
     signature = root[-1]
 
     assert signature.tag == f"{{{DS}}}Signature"
-    assert signature.find("ds:SignedInfo/ds:CanonicalizationMethod", NS).get("Algorithm") == EXC_C14N  # type: ignore[union-attr]
+    assert (
+        signature.find("ds:SignedInfo/ds:CanonicalizationMethod", NS).get("Algorithm") == EXC_C14N
+    )  # type: ignore[union-attr]
     assert signature.find("ds:SignedInfo/ds:SignatureMethod", NS).get("Algorithm") == RSA_SHA256  # type: ignore[union-attr]
     (reference,) = signature.findall("ds:SignedInfo/ds:Reference", NS)
     assert reference.get("URI") == ""
@@ -127,7 +138,10 @@ def test_an_envelope_signed_by_the_sender_verifies_and_gives_what_was_signed(
     assert verified.signature_method == RSA_SHA256
     assert verified.digest_method == SHA256
     assert verified.signed.tag == "{urn:cdgi:1}Envelope"
-    assert verified.signed.findtext("cdgi:Body/cdgi:QuotaApply/cdgi:QuotaNo", namespaces=NS) == "Q2026112400017"
+    assert (
+        verified.signed.findtext("cdgi:Body/cdgi:QuotaApply/cdgi:QuotaNo", namespaces=NS)
+        == "Q2026112400017"
+    )
     assert verified.signed.find("ds:Signature", NS) is None
 
 
@@ -162,7 +176,9 @@ def test_a_document_moved_into_a_new_envelope_keeps_its_signature_and_both_verif
     assert by_adapter.signed.find("cdgi:Body/cdgi:QuotaApply/ds:Signature", NS) is not None
     # Each signature is the other party's key: "not registered" for that role.
     assert code_of(lambda: verify_envelope(message, [enterprise.certificate])) == "1003"
-    assert code_of(lambda: verify_document(quota_apply(message), [adapter_card.certificate])) == "1003"
+    assert (
+        code_of(lambda: verify_document(quota_apply(message), [adapter_card.certificate])) == "1003"
+    )
 
 
 # -- where the signature sits (1004) ----------------------------------------------------------
@@ -196,7 +212,9 @@ def test_a_signature_anywhere_but_the_two_places_is_refused_as_coverage(
     assert code_of(lambda: verify_envelope(root, [portal.certificate])) == "1004"
 
 
-def test_a_document_without_its_signature_last_is_refused_as_coverage(enterprise: SoftwareSigner) -> None:
+def test_a_document_without_its_signature_last_is_refused_as_coverage(
+    enterprise: SoftwareSigner,
+) -> None:
     document = travelled(sign_document(quota_apply(envelope()), enterprise))
     document.append(etree.SubElement(document, "{urn:cdgi:1}Remark"))
 
@@ -212,26 +230,36 @@ def test_a_signature_with_two_references_is_refused_as_coverage(portal: Software
     assert code_of(lambda: verify_envelope(root, [portal.certificate])) == "1004"
 
 
-def test_an_envelope_signature_covering_only_the_business_element_is_refused(portal: SoftwareSigner) -> None:
+def test_an_envelope_signature_covering_only_the_business_element_is_refused(
+    portal: SoftwareSigner,
+) -> None:
     # Cryptographically sound, but it leaves the Head unsigned.
     root = travelled(
-        signxml_signer().sign(envelope(), key=portal.key_pem(), cert=[portal.certificate], reference_uri="#D6F1C2B9E")
+        signxml_signer().sign(
+            envelope(), key=portal.key_pem(), cert=[portal.certificate], reference_uri="#D6F1C2B9E"
+        )
     )
 
     assert code_of(lambda: verify_envelope(root, [portal.certificate])) == "1004"
 
 
-def test_a_document_signature_referencing_another_element_is_refused(enterprise: SoftwareSigner) -> None:
+def test_a_document_signature_referencing_another_element_is_refused(
+    enterprise: SoftwareSigner,
+) -> None:
     document = quota_apply(envelope())
     etree.SubElement(document, "{urn:cdgi:1}Contact", Id="C1").text = "王芳"
     signed_contact_only = travelled(
-        signxml_signer().sign(document, key=enterprise.key_pem(), cert=[enterprise.certificate], reference_uri="#C1")
+        signxml_signer().sign(
+            document, key=enterprise.key_pem(), cert=[enterprise.certificate], reference_uri="#C1"
+        )
     )
 
     assert code_of(lambda: verify_document(signed_contact_only, [enterprise.certificate])) == "1004"
 
 
-def test_signed_info_canonicalised_inclusively_is_refused_as_coverage(portal: SoftwareSigner) -> None:
+def test_signed_info_canonicalised_inclusively_is_refused_as_coverage(
+    portal: SoftwareSigner,
+) -> None:
     root = signed(portal)
     method = signature_of(root).find("ds:SignedInfo/ds:CanonicalizationMethod", NS)
     method.set("Algorithm", "http://www.w3.org/2006/12/xml-c14n11")  # type: ignore[union-attr]
@@ -252,7 +280,9 @@ def test_inclusive_canonicalisation_instead_of_exclusive_is_refused(portal: Soft
 def test_an_extra_transform_is_refused_as_coverage(portal: SoftwareSigner) -> None:
     root = signed(portal)
     transforms = signature_of(root).find("ds:SignedInfo/ds:Reference/ds:Transforms", NS)
-    etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm="http://www.w3.org/2000/09/xmldsig#base64")  # type: ignore[arg-type]
+    etree.SubElement(
+        transforms, f"{{{DS}}}Transform", Algorithm="http://www.w3.org/2000/09/xmldsig#base64"
+    )  # type: ignore[arg-type]
 
     assert code_of(lambda: verify_envelope(root, [portal.certificate])) == "1004"
 
@@ -331,7 +361,9 @@ def test_a_tampered_body_is_refused_as_invalid_signature(portal: SoftwareSigner)
         verify_envelope(root, [portal.certificate])
 
 
-def test_a_malformed_signature_value_is_refused_as_invalid_signature(portal: SoftwareSigner) -> None:
+def test_a_malformed_signature_value_is_refused_as_invalid_signature(
+    portal: SoftwareSigner,
+) -> None:
     root = signed(portal)
     signature_of(root).find("ds:SignatureValue", NS).text = "not base64!"  # type: ignore[union-attr]
 
@@ -340,7 +372,9 @@ def test_a_malformed_signature_value_is_refused_as_invalid_signature(portal: Sof
 
 def test_an_expired_registered_certificate_is_refused_but_verifies_at_a_time_it_was_valid() -> None:
     start = datetime.now(UTC) - timedelta(days=730)
-    expired = SoftwareSigner.generate("PORTAL 2024", not_before=start, not_after=start + timedelta(days=365))
+    expired = SoftwareSigner.generate(
+        "PORTAL 2024", not_before=start, not_after=start + timedelta(days=365)
+    )
     root = signed(expired)
 
     assert code_of(lambda: verify_envelope(root, [expired.certificate])) == "1002"
@@ -350,13 +384,17 @@ def test_an_expired_registered_certificate_is_refused_but_verifies_at_a_time_it_
 
 def test_a_not_yet_valid_registered_certificate_is_refused() -> None:
     start = datetime.now(UTC) + timedelta(days=1)
-    early = SoftwareSigner.generate("PORTAL 2027", not_before=start, not_after=start + timedelta(days=365))
+    early = SoftwareSigner.generate(
+        "PORTAL 2027", not_before=start, not_after=start + timedelta(days=365)
+    )
 
     assert code_of(lambda: verify_envelope(signed(early), [early.certificate])) == "1002"
 
 
 # -- signature wrapping and comments ---------------------------------------------------------
-def test_a_forged_body_with_the_signed_original_hidden_in_the_head_is_refused(portal: SoftwareSigner) -> None:
+def test_a_forged_body_with_the_signed_original_hidden_in_the_head_is_refused(
+    portal: SoftwareSigner,
+) -> None:
     root = signed(portal)
     original = quota_apply(root)
     forged = copy.deepcopy(original)
@@ -378,7 +416,9 @@ def test_a_duplicated_body_is_refused_as_invalid_signature(portal: SoftwareSigne
     assert code_of(lambda: verify_envelope(root, [portal.certificate])) == "1001"
 
 
-def test_a_forged_document_wrapping_the_signed_original_is_refused(enterprise: SoftwareSigner) -> None:
+def test_a_forged_document_wrapping_the_signed_original_is_refused(
+    enterprise: SoftwareSigner,
+) -> None:
     original = travelled(sign_document(quota_apply(envelope()), enterprise))
     signature = signature_of(original)
     forged = etree.Element("{urn:cdgi:1}QuotaApply", Id="D-FORGED", nsmap={"cdgi": "urn:cdgi:1"})
@@ -401,7 +441,9 @@ def test_a_forged_document_with_the_same_id_is_refused(enterprise: SoftwareSigne
     assert code_of(lambda: verify_document(forged, [enterprise.certificate])) == "1004"
 
 
-def test_a_comment_injected_into_signed_text_is_dropped_from_what_was_signed(portal: SoftwareSigner) -> None:
+def test_a_comment_injected_into_signed_text_is_dropped_from_what_was_signed(
+    portal: SoftwareSigner,
+) -> None:
     root = signed(portal)
     quota_no = root.find(".//cdgi:QuotaNo", NS)
     quota_no.text = "Q2026"  # type: ignore[union-attr]

@@ -1,0 +1,85 @@
+"""The store on real SQLite and PostgreSQL: migrations, unit of work, outbox claims."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import inspect
+
+from adapter.errors import StoreUnavailable
+from store.db import UnitOfWork, utcnow
+from store.migrate import current, head, upgrade
+from store.repo import PublishResult, Repo, claim_outbox, record_publish
+
+pytestmark = pytest.mark.integration
+
+TABLES = {"partner", "partner_cert", "journal", "journal_event", "inbox", "outbox",
+          "enterprise", "bound_card", "seal", "credit", "alembic_version"}
+
+
+def test_migrations_create_every_table_and_running_them_again_changes_nothing(
+    database_url: str, engines
+) -> None:
+    engine = engines(database_url)
+    assert upgrade(engine) == (None, head())
+    assert TABLES <= set(inspect(engine).get_table_names())
+    assert upgrade(engine) == (head(), head())
+    assert current(engine) == head()
+
+
+def test_a_unit_of_work_rolls_back_unless_committed(migrated_url: str, engines) -> None:
+    engine = engines(migrated_url)
+    with UnitOfWork(engine) as uow:
+        Repo(uow.session).save_credit(uscc="U" * 18, customs_code="C" * 10, rating="GENERAL",
+                                      rated_date=date(2026, 1, 1), records=[], message_id="M1")
+    with UnitOfWork(engine) as uow:
+        assert Repo(uow.session).credit("U" * 18) is None
+        Repo(uow.session).save_credit(uscc="U" * 18, customs_code="C" * 10, rating="GENERAL",
+                                      rated_date=date(2026, 1, 1), records=[], message_id="M1")
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        assert Repo(uow.session).credit("U" * 18).rating == "GENERAL"  # type: ignore[union-attr]
+
+
+def _outbox_rows(engine, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    ids = []
+    with UnitOfWork(engine) as uow:
+        repo = Repo(uow.session)
+        row = repo.add_journal(direction="OUT", raw=b"x", status="PENDING")
+        for i in range(n):
+            ids.append(repo.add_outbox(journal_id=row.id, message_id=f"M{i}",
+                                       message_type="CDGI900", receiver_id="PORTAL",
+                                       body=b"<x/>").id)
+        uow.commit()
+    return ids
+
+
+def test_two_relays_never_claim_the_same_outbox_row(migrated_url: str, engines) -> None:
+    engine = engines(migrated_url)
+    ids = _outbox_rows(engine, 20)
+    first = claim_outbox(engine, "relay-a", limit=15, lease_s=60)
+    second = claim_outbox(engine, "relay-b", limit=50, lease_s=60)
+    assert len(first) == 15 and len(second) == 5
+    assert {r.id for r in first}.isdisjoint({r.id for r in second})
+    assert {r.id for r in first} | {r.id for r in second} == set(ids)
+    assert claim_outbox(engine, "relay-c", limit=50, lease_s=60) == []
+
+
+def test_rows_are_marked_sent_only_by_a_publish_result_and_unroutable_ones_are_kept(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    a, b, c = _outbox_rows(engine, 3)
+    claim_outbox(engine, "relay", limit=10, lease_s=60)
+    record_publish(engine, [PublishResult(a, "SENT"), PublishResult(b, "UNROUTABLE", "no queue"),
+                            PublishResult(c, "PENDING", "nack")], retry_after_s=0)
+    again = claim_outbox(engine, "relay", limit=10, lease_s=60)
+    assert [r.id for r in again] == [c], "only the nacked row is tried again"
+
+
+def test_an_unreachable_database_is_a_transient_store_error(engines) -> None:
+    engine = engines("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(StoreUnavailable):
+        claim_outbox(engine, "relay", limit=1, lease_s=1)
+    assert utcnow().tzinfo is not None
