@@ -6,8 +6,9 @@ developer's machine (SQLite under ``./var``, the local RabbitMQ, the SoftHSM2 de
 
 Precedence: environment variable ``CDGI_<FIELD>`` > the TOML file named by ``CDGI_CONFIG``
 (keys are the field names) > the default. The card PIN is never a field of its own: it is read
-from ``CDGI_CARD_PIN`` or the file named by ``CDGI_CARD_PIN_FILE`` when the card is opened, and
-``Settings`` only shows whether one is set.
+from ``CDGI_CARD_PIN`` or the file named by ``CDGI_PIN_FILE`` when the card is opened (for
+the dev token, ``<softhsm_dir>/dev-pin`` as ``cdgi demo`` writes it), and ``Settings`` only
+shows whether one is set.
 """
 
 from __future__ import annotations
@@ -132,12 +133,13 @@ class Settings:
     def read_pin(self, env: Mapping[str, str] | None = None) -> str:
         """The card PIN from the environment variable or the file; never logged or shown."""
         env = os.environ if env is None else env
-        if self.pin_file:
+        pin_file = self.pin_file or self._dev_pin_file(env)
+        if pin_file:
             try:
-                return Path(self.pin_file).read_text(encoding="utf-8").strip()
+                return Path(pin_file).read_text(encoding="utf-8").strip()
             except OSError as e:
                 raise ConfigurationError(
-                    f"cannot read the PIN file {self.pin_file}: {e.strerror}; "
+                    f"cannot read the PIN file {pin_file}: {e.strerror}; "
                     "check CDGI_PIN_FILE and its permissions"
                 ) from None
         pin = env.get(self.pin_env) or env.get("PKCS11_TOKEN_PIN")
@@ -150,7 +152,15 @@ class Settings:
     def has_pin(self, env: Mapping[str, str] | None = None) -> bool:
         """Whether a PIN source is configured (without reading it out)."""
         env = os.environ if env is None else env
-        return bool(self.pin_file or env.get(self.pin_env) or env.get("PKCS11_TOKEN_PIN"))
+        return bool(self.pin_file or env.get(self.pin_env) or env.get("PKCS11_TOKEN_PIN")
+                    or self._dev_pin_file(env))
+
+    def _dev_pin_file(self, env: Mapping[str, str]) -> str:
+        """The dev token's PIN file that ``cdgi demo`` writes, when nothing else is set."""
+        if env.get(self.pin_env) or env.get("PKCS11_TOKEN_PIN"):
+            return ""
+        candidate = Path(self.softhsm_dir) / "dev-pin"
+        return str(candidate) if candidate.is_file() else ""
 
     def softhsm_conf(self) -> Path:
         """The SoftHSM2 configuration file of the dev token directory."""

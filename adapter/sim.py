@@ -225,7 +225,7 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
     """Set everything up on the embedded defaults, run a daemon, let partners talk to it."""
     from adapter.bootstrap import engine_for
     from adapter.registry import fingerprint
-    from card.devtoken import init_dev_token, use_softhsm_dir
+    from card.devtoken import init_dev_token, softhsm_conf, use_softhsm_dir
     from store.db import utcnow
     from store.migrate import upgrade
     from store.models import Partner, PartnerCert
@@ -233,6 +233,9 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
 
     var = Path("var")
     var.mkdir(exist_ok=True)
+    if settings.prefix == Settings().prefix:  # the demo keeps to names of its own
+        settings = Settings(**{**settings.__dict__, "prefix": f"{settings.prefix}-demo",
+                               "database_url": "sqlite:///var/demo.db"})
     env = dict(os.environ)
     # The dev token's PIN lives in a private file, never on a command line or in a log.
     if not settings.has_pin():
@@ -244,8 +247,9 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
         settings = Settings(**{**settings.__dict__, "pin_file": str(pin_file)})
         env["CDGI_PIN_FILE"] = str(pin_file)
     console.print("[bold]1. the card[/bold] (SoftHSM2 dev token)")
+    softhsm_conf(Path(settings.softhsm_dir))
     use_softhsm_dir(Path(settings.softhsm_dir))
-    env.setdefault("SOFTHSM2_CONF", os.environ.get("SOFTHSM2_CONF", ""))
+    env["SOFTHSM2_CONF"] = os.environ["SOFTHSM2_CONF"]
     info = init_dev_token(
         module=settings.pkcs11_module, softhsm_dir=Path(settings.softhsm_dir),
         token_label=settings.token_label, key_label=settings.key_label, pin=settings.read_pin(),
@@ -276,12 +280,15 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
         partners[party_id] = SimPartner(party_id, signer, settings).connect()
         partners[party_id].purge()
         console.print(f"   {party_id:<9} {name}")
+    _purge_inbound(settings)
 
     console.print("[bold]4. the daemon[/bold] (cdgi run)")
     log_path = var / "demo-daemon.log"
     with log_path.open("ab") as log_file:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "adapter", "run"], env={**env, "CDGI_LOG_FORMAT": "json"},
+            [sys.executable, "-m", "adapter", "run"],
+            env={**env, "CDGI_LOG_FORMAT": "json", "CDGI_PREFIX": settings.prefix,
+                 "CDGI_DATABASE_URL": settings.database_url},
             stdout=log_file, stderr=log_file,
         )
     try:
@@ -290,8 +297,13 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             console.print(f"   the daemon exited with {daemon.returncode}; see {log_path}")
             return 1
         console.print(f"   pid {daemon.pid}, log in {log_path}")
-        return _demo_exchange(partners, settings, console, engine,
+        code = _demo_exchange(partners, settings, console, engine,
                               find=lambda: find_journal(engine, JournalFilter(limit=30)))
+        if daemon.poll() is not None:
+            console.print(f"   [red]the daemon stopped early (exit code {daemon.returncode})"
+                          f"[/red]; see {log_path}")
+            return 1
+        return code
     finally:
         for p in partners.values():
             p.close()
@@ -302,6 +314,17 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(timeout=30)
             console.print(f"   daemon stopped (exit code {code})")
+
+
+def _purge_inbound(settings: Settings) -> None:
+    """Start the demo from an empty inbound queue (its own prefix: nobody else's messages)."""
+    conn = pika.BlockingConnection(pika.URLParameters(settings.amqp_url))
+    ch = conn.channel()
+    try:
+        ch.queue_purge(settings.queue_in)
+    except pika.exceptions.ChannelClosedByBroker:
+        pass  # not declared yet: the daemon declares it
+    conn.close()
 
 
 def _kind(party_id: str) -> str:
@@ -328,11 +351,11 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
     sent.append((portal, mid, "portal binds the enterprise's legal-person card"))
     credit = credit_info(uscc=uscc, customs_code="2101960001", rating="ADVANCED",
                          rated_date=today, records=[(today, "AEO", "高级认证企业")])
-    mid = customs.send("CDGI401", credit)
-    sent.append((customs, mid, "customs shares the enterprise's credit rating"))
-    again = customs.envelope("CDGI401", credit, message_id=mid)
-    customs.send_raw(again)
-    sent.append((customs, mid, "customs sends the same message again (a duplicate)"))
+    credit_bytes = customs.envelope("CDGI401", credit)
+    customs.send_raw(credit_bytes)
+    sent.append((customs, "", "customs shares the enterprise's credit rating"))
+    customs.send_raw(credit_bytes)
+    sent.append((customs, "", "customs sends the same message again (a duplicate)"))
     customs.send_raw(b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><oops></cdgi:Envelope>")
     sent.append((customs, "Unknown", "customs sends broken XML"))
     unsigned = etree.tostring(build_envelope(
@@ -347,16 +370,20 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
     for partner in (portal, customs):
         expected = sum(1 for p, _, _ in sent if p is partner)
         got = partner.receive(expected, timeout=30)
-        for msg in got:
-            status = msg.field("ReturnStatus")
-            console.print(f"   {partner.party_id:<9} <- CDGI900 for {msg.field('OriMessageType')} "
-                          f"{msg.field('OriMessageId')}: status {status} "
-                          f"code {msg.field('ReturnCode')} {msg.field('ReturnInfo')}")
+        labels = [what for p, _, what in sent if p is partner]
+        for what, msg in zip(labels, got, strict=False):
+            console.print(f"   {what}")
+            console.print(f"     {partner.party_id} <- receipt for {msg.field('OriMessageType')} "
+                          f"{msg.field('OriMessageId')}: status {msg.field('ReturnStatus')} "
+                          f"code {msg.field('ReturnCode')}: {msg.field('ReturnInfo')}")
         ok &= len(got) == expected
+    time.sleep(0.5)  # let the relay record the broker's confirms before showing the journal
     console.print("[bold]6. the journal[/bold] (cdgi log)")
     from adapter.cli import _print_rows
 
     _print_rows(list(reversed(find())), as_json=False)
-    console.print("\nTry: cdgi log --status REFUSED · cdgi why <MessageId> · cdgi status · "
-                  "cdgi show (soon)")
+    console.print(
+        f"\nLook closer (same settings as the demo): export CDGI_PREFIX={settings.prefix} "
+        f"CDGI_DATABASE_URL={settings.database_url}\n"
+        "  cdgi log --status REFUSED · cdgi why <MessageId> · cdgi status · cdgi partner list")
     return 0 if ok else 1

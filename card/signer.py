@@ -278,8 +278,8 @@ class Pkcs11Signer:
             raise
         try:
             self._key = self._find_key(self._session)
-        except ConfigurationError:
-            self._discard()
+        except BaseException:
+            self._discard()  # never keep a session without its key
             raise
         return self._key
 
@@ -307,7 +307,13 @@ class Pkcs11Signer:
                 f"{self.key_label!r}, expected one beside the key: store the key's certificate "
                 "under the key's label, or set CDGI_KEY_LABEL"
             )
-        certificate = x509.load_der_x509_certificate(certificates[0][Attribute.VALUE])
+        try:
+            certificate = x509.load_der_x509_certificate(certificates[0][Attribute.VALUE])
+        except ValueError as e:
+            raise ConfigurationError(
+                f"the certificate labelled {self.key_label!r} on token {self.token_label!r} is "
+                "not a valid X.509 certificate: store it again (DER)"
+            ) from e
         public = certificate.public_key()
         modulus = int.from_bytes(key[Attribute.MODULUS], "big")
         # A certificate of another key would make every signature fail at the partner instead.

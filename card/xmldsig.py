@@ -126,6 +126,7 @@ def verify_document(
 ) -> Verified:
     """Verify the document signature of a business element (it may sit in an envelope)."""
     element = copy.deepcopy(element)  # its own root, as it was when the enterprise signed it
+    element.tail = None  # deepcopy keeps the text after the element, which is the envelope's
     doc_id = element.get("Id")
     if not doc_id:
         raise SignatureCoverage(
@@ -317,7 +318,7 @@ def _signxml_verify(
     )
     try:
         result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
-    except (ValueError, etree.LxmlError) as e:
+    except (ValueError, TypeError, etree.LxmlError) as e:  # how signxml meets malformed input
         raise SignatureInvalid(f"malformed ds:Signature: {e}") from e
     assert isinstance(result, VerifyResult)  # one expected reference gives one result
     return result

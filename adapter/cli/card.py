@@ -30,6 +30,7 @@ from adapter.errors import CdgiError, ConfigurationError
 from adapter.settings import Settings
 from card import CardInfo, Verified, sign_envelope, verify_envelope
 from card.devtoken import init_dev_token
+from card.xmldsig import DS
 
 card_app = typer.Typer(help="The IC card (PKCS#11 token).", no_args_is_help=True)
 
@@ -52,7 +53,7 @@ def sign_file(settings: Settings, path: Path, out: Path | None) -> None:
 
     root = _read(settings, path)
     last = root[-1] if len(root) else None
-    if last is not None and last.tag == "{http://www.w3.org/2000/09/xmldsig#}Signature":
+    if last is not None and last.tag == f"{{{DS}}}Signature":
         root.remove(last)
     with open_signer(settings) as signer:
         data = serialize(sign_envelope(root, signer))

@@ -63,7 +63,7 @@ def test_info_reports_the_token_and_its_certificate(signer: Pkcs11Signer, token:
 
 
 def test_the_token_key_is_sensitive_and_never_extractable(token: TokenInfo) -> None:
-    import pkcs11
+    import pkcs11  # the one test that looks behind the port, at the key's attributes
 
     lib = pkcs11.lib(token.module)
     with lib.get_token(token_label=token.token_label).open(user_pin=token.pin) as session:
@@ -85,6 +85,8 @@ def test_a_wrong_pin_is_refused_once_and_never_tried_again(
         return open_session(token_, pin, rw=rw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(p11, "open_session", counting)
+    # No other session of this process is logged in here: C_Login would then answer
+    # USER_ALREADY_LOGGED_IN whatever the PIN (the login belongs to the process).
     card = Pkcs11Signer(token.module, token.token_label, token.key_label, "0000")
 
     with pytest.raises(PinIncorrect, match="CDGI_CARD_PIN") as first:

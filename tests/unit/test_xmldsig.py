@@ -361,11 +361,12 @@ def test_a_tampered_body_is_refused_as_invalid_signature(portal: SoftwareSigner)
         verify_envelope(root, [portal.certificate])
 
 
+@pytest.mark.parametrize("value", ["not base64!", None])
 def test_a_malformed_signature_value_is_refused_as_invalid_signature(
-    portal: SoftwareSigner,
+    portal: SoftwareSigner, value: str | None
 ) -> None:
     root = signed(portal)
-    signature_of(root).find("ds:SignatureValue", NS).text = "not base64!"  # type: ignore[union-attr]
+    signature_of(root).find("ds:SignatureValue", NS).text = value  # type: ignore[union-attr]
 
     assert code_of(lambda: verify_envelope(root, [portal.certificate])) == "1001"
 
