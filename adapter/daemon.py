@@ -70,6 +70,7 @@ class Daemon:
         log.info("adapter starting", party=s.party_id, prefix=s.prefix, owner=self.app.owner,
                  store=self.app.engine.url.render_as_string(hide_password=True))
         try:
+            self._check_card()
             self._loop()
         except ConfigurationError as e:
             log.error("stopping: configuration must be fixed", error=e.message)
@@ -87,6 +88,21 @@ class Daemon:
         log.info("adapter stopped", **self.counts)
         self._status_path.unlink(missing_ok=True)
         return ExitCode.OK
+
+    def _check_card(self) -> None:
+        """Open the card before consuming: a wrong PIN stops us now, not on the first message."""
+        delay, since = self.app.settings.retry_initial_s, time.monotonic()
+        while not self.stopping:
+            try:
+                cert = self.app.signer.certificate
+            except TransientError as e:
+                self._pause(e.message, delay, since)
+                delay = min(delay * 2, self.app.settings.retry_max_s)
+                continue
+            log.info("card ready", key=self.app.signer.key_name,
+                     subject=cert.subject.rfc4514_string(),
+                     not_after=cert.not_valid_after_utc.isoformat())
+            return
 
     def _loop(self) -> None:
         bus, s = self.app.bus, self.app.settings

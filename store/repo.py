@@ -173,7 +173,7 @@ class Repo:
 @translating
 def load_partners(engine: Engine) -> list[tuple[Partner, list[str]]]:
     """Every partner with the PEM texts of its certificates."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         partners = session.exec(select(Partner)).all()
         certs = session.exec(select(PartnerCert)).all()
     pems: dict[str, list[str]] = {}
@@ -185,14 +185,14 @@ def load_partners(engine: Engine) -> list[tuple[Partner, list[str]]]:
 @translating
 def partner_certs(engine: Engine) -> list[PartnerCert]:
     """Every registered certificate."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         return list(session.exec(select(PartnerCert).order_by(PartnerCert.partner_id)).all())
 
 
 @translating
 def save_partner(engine: Engine, partner: Partner, cert: PartnerCert | None) -> None:
     """Create or update a partner and add a certificate (idempotent on its fingerprint)."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         existing = session.get(Partner, partner.id)
         if existing is not None:
             partner.created_at = existing.created_at
@@ -213,7 +213,7 @@ def save_partner(engine: Engine, partner: Partner, cert: PartnerCert | None) -> 
 @translating
 def set_partner_enabled(engine: Engine, party_id: str, enabled: bool) -> bool:
     """Enable or disable a partner; False when there is no such partner."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         row = session.get(Partner, party_id)
         if row is None:
             return False
@@ -236,7 +236,7 @@ def claim_outbox(
     now = utcnow()
     until = now + timedelta(seconds=lease_s)
     claimed: list[Outbox] = []
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         query = select(Outbox.id).where(Outbox.state == "PENDING")
         if ids is not None:
             query = query.where(col(Outbox.id).in_(list(ids)))
@@ -279,7 +279,7 @@ def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after
     if not results:
         return
     now = utcnow()
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         for r in results:
             row = session.get(Outbox, r.outbox_id)
             if row is None:
@@ -309,7 +309,7 @@ def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after
 @translating
 def outbox_backlog(engine: Engine) -> dict[str, Any]:
     """Counts of outbox rows by state and the age of the oldest pending one."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         counts = dict(
             session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all()  # type: ignore[arg-type]
         )
@@ -339,7 +339,7 @@ class JournalFilter:
 @translating
 def find_journal(engine: Engine, f: JournalFilter) -> list[Journal]:
     """Journal rows matching ``f``, newest first (or oldest first after ``after_id``)."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         query = select(Journal)
         if f.message_id:
             query = query.where(
@@ -371,7 +371,7 @@ def find_journal(engine: Engine, f: JournalFilter) -> list[Journal]:
 @translating
 def journal_story(engine: Engine, key: str) -> list[tuple[Journal, list[JournalEvent]]]:
     """Every journal row of a message id (or journal id), with its events, oldest first."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         rows: list[Journal] = []
         if key.isdigit():
             row = session.get(Journal, int(key))
@@ -398,14 +398,14 @@ def journal_story(engine: Engine, key: str) -> list[tuple[Journal, list[JournalE
 @translating
 def journal_row(engine: Engine, journal_id: int) -> Journal | None:
     """One journal row."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         return session.get(Journal, journal_id)
 
 
 @translating
 def outbox_for_journal(engine: Engine, journal_id: int) -> Outbox | None:
     """The newest outbox row of an outbound journal row."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         return session.exec(
             select(Outbox).where(Outbox.journal_id == journal_id).order_by(col(Outbox.id).desc())
         ).first()
@@ -414,7 +414,7 @@ def outbox_for_journal(engine: Engine, journal_id: int) -> Outbox | None:
 @translating
 def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
     """Publish an outbound message again, byte-identical; returns the new outbox id."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         original = session.exec(
             select(Outbox).where(Outbox.journal_id == journal_id).order_by(col(Outbox.id).desc())
         ).first()
@@ -437,6 +437,6 @@ def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
 @translating
 def count_journal(engine: Engine) -> int:
     """How many journal rows there are."""
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         return int(session.exec(select(func.count()).select_from(Journal)).one())
 

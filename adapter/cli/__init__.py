@@ -34,7 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(partner_app, name="partner")
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

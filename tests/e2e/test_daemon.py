@@ -6,6 +6,7 @@ Real RabbitMQ, a real SoftHSM2 token for the adapter's card, SQLite and PostgreS
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -40,7 +41,9 @@ TODAY = date(2026, 11, 24)
 @pytest.fixture(scope="module")
 def token(tmp_path_factory: pytest.TempPathFactory) -> TokenInfo:
     require_softhsm()
-    return make_token(tmp_path_factory.mktemp("card"), token_label="CDGI-E2E", key_label="dc-e2e")
+    # A PIN no log line could contain by chance, so that finding it means it leaked.
+    return make_token(tmp_path_factory.mktemp("card"), token_label="CDGI-E2E", key_label="dc-e2e",
+                      pin="pin-" + secrets.token_hex(8))
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +277,139 @@ def test_sigterm_finishes_the_work_in_hand_and_exits_with_ok(daemon: Running) ->
     left = waiting.method.message_count
     conn.close()
     assert len(processed & set(ids)) + left == len(ids), "nothing lost, nothing doubled"
+
+
+def _cdgi(r: Running, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CDGI_PREFIX": r.settings.prefix,
+           "CDGI_DATABASE_URL": r.settings.database_url, "CDGI_AMQP_URL": r.settings.amqp_url,
+           **(extra or {})}
+    return subprocess.run([sys.executable, "-m", "adapter", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_refused_message_is_processed_by_replay_once_its_certificate_is_registered(
+    daemon: Running, tmp_path: Path
+) -> None:
+    new_key = SoftwareSigner.generate("CUS.0800 renewed", key_name="CUS.0800")
+    renewed = SimPartner("CUS.0800", new_key, daemon.settings)
+    body = renewed.envelope("CDGI401", _credit("GENERAL"))
+    daemon.customs.send_raw(body)
+    refused = daemon.customs.receive(1)[0]
+    message_id = refused.field("OriMessageId") or ""
+    assert refused.field("ReturnCode") == "1003"
+
+    dry = _cdgi(daemon, "replay", message_id, "--direction", "IN", "--dry-run")
+    assert dry.returncode == 0 and "would reprocess" in dry.stdout and "nothing was changed" in dry.stdout
+    cert = tmp_path / "renewed.pem"
+    cert.write_bytes(new_key.cert_pem())
+    added = _cdgi(daemon, "partner", "add", "CUS.0800", "--name", "CUS.0800", "--cert", str(cert))
+    assert added.returncode == 0, added.stderr
+    time.sleep(5.5)  # the daemon's registry cache lives five seconds
+
+    assert _cdgi(daemon, "replay", message_id, "--direction", "IN").returncode == 0
+    accepted = daemon.customs.receive(1)[0]
+    assert (accepted.field("OriMessageId"), accepted.field("ReturnCode")) == (message_id, "0000")
+    assert _credit_row(daemon) == ("GENERAL", message_id)
+
+    # Replaying again is idempotent: a duplicate, answered with the same receipt.
+    assert _cdgi(daemon, "replay", message_id, "--direction", "IN").returncode == 0
+    assert daemon.customs.receive(1)[0].body == accepted.body
+    story = _cdgi(daemon, "why", message_id)
+    assert "REFUSED 1003" in story.stdout and "PROCESSED" in story.stdout
+    assert "duplicate" in story.stdout
+
+
+def test_a_partner_receipt_is_recorded_against_the_message_it_answers(daemon: Running) -> None:
+    sent = daemon.customs.send("CDGI401", _credit())
+    ours = daemon.customs.receipts_for([sent])[sent]
+    answer = daemon.customs.answer(ours, status=-1, code="0002", info="cannot read your receipt")
+    deadline = time.monotonic() + 20
+    row = None
+    while time.monotonic() < deadline:
+        rows = daemon.journal(direction="OUT", message_type="CDGI900")
+        row = next((r for r in rows if r.message_id == ours.message_id), None)
+        if row is not None and row.status == "REFUSED_BY_PARTNER":
+            break
+        time.sleep(0.2)
+    assert row is not None and (row.status, row.code) == ("REFUSED_BY_PARTNER", "0002")
+    # No receipt for a receipt.
+    assert daemon.customs.receive(1, timeout=1.5) == []
+    inbound = [r for r in daemon.journal(direction="IN") if r.message_id == answer]
+    assert inbound and inbound[0].status == "PROCESSED"
+    assert "cannot read your receipt" in _cdgi(daemon, "why", ours.message_id or "").stdout
+
+
+def _status(r: Running) -> str:
+    files = list(Path(r.settings.state_dir).glob("*.json"))
+    return files[0].read_text() if files else ""
+
+
+def test_a_database_outage_pauses_the_daemon_and_loses_nothing(
+    daemon: Running, rabbitmq: str
+) -> None:
+    if not daemon.settings.database_url.startswith("postgresql"):
+        pytest.skip("the outage is made by refusing connections to a PostgreSQL database")
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = daemon.settings.database_url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    daemon.engine.dispose()
+
+    def allow(flag: bool) -> None:
+        with admin.connect() as c:
+            c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(flag).lower()}'))
+            if not flag:
+                c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = :n"), {"n": name})
+
+    try:
+        allow(False)
+        ids = [daemon.customs.send("CDGI401", _credit(rated=date(2026, 10, d))) for d in (1, 2, 3)]
+        deadline = time.monotonic() + 15
+        while '"paused"' not in _status(daemon) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert '"paused"' in _status(daemon) and daemon.alive()
+        assert daemon.customs.receive(1, timeout=1) == []
+    finally:
+        allow(True)
+    receipts = daemon.customs.receipts_for(ids, timeout=60)
+    assert sorted(receipts) == sorted(ids)
+    assert {r.field("ReturnCode") for r in receipts.values()} == {"0000"}
+    assert '"running"' in _status(daemon)
+    admin.dispose()
+
+
+def test_a_lost_broker_connection_is_reopened_and_nothing_is_lost(daemon: Running) -> None:
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+        capture_output=True, text=True, timeout=30,
+    )
+    if listed.returncode != 0:
+        pytest.skip("rabbitmqctl is not usable here")
+    pids = [line.split()[0] for line in listed.stdout.splitlines()
+            if f"cdgi-adapter {daemon.settings.prefix}" in line]
+    assert pids, "the daemon's connection is named after its prefix"
+    for pid in pids:
+        subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: broker outage"],
+                       check=True, timeout=30)
+    ids = [daemon.customs.send("CDGI401", _credit(rated=date(2026, 9, d))) for d in (1, 2, 3)]
+    receipts = daemon.customs.receipts_for(ids, timeout=60)
+    assert sorted(receipts) == sorted(ids)
+    assert daemon.alive()
+
+
+def test_a_wrong_pin_stops_the_daemon_with_exit_78_and_is_never_retried(
+    prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str
+) -> None:
+    wrong = "wrong-" + secrets.token_hex(6)
+    env = {**os.environ, **token.env, "CDGI_CARD_PIN": wrong, "CDGI_PREFIX": prefix,
+           "CDGI_DATABASE_URL": migrated_url, "CDGI_AMQP_URL": rabbitmq,
+           "CDGI_STATE_DIR": str(tmp_path / "run"), "CDGI_LOG_FORMAT": "json"}
+    result = subprocess.run([sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78
+    assert "PIN" in result.stderr
+    assert wrong not in result.stderr + result.stdout
