@@ -162,7 +162,12 @@ class Bus:
 
     # -- publishing ----------------------------------------------------------------------
     def publish(
-        self, *, receiver_id: str, body: bytes, message_id: str, message_type: str,
+        self,
+        *,
+        receiver_id: str,
+        body: bytes,
+        message_id: str,
+        message_type: str,
         correlation_id: str | None,
     ) -> Published:
         """Publish one signed message; returns only after the broker confirmed or returned it."""
@@ -192,7 +197,9 @@ class Bus:
     def inject(self, *, routing_key: str, body: bytes, replay_of: int) -> bool:
         """Put journaled inbound bytes back on the inbound exchange (``cdgi replay``)."""
         props = pika.BasicProperties(
-            delivery_mode=2, content_type="application/xml", app_id="cdgi-replay",
+            delivery_mode=2,
+            content_type="application/xml",
+            app_id="cdgi-replay",
             headers={"x-cdgi-replay": replay_of},
         )
         try:

@@ -58,8 +58,10 @@ class Daemon:
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
         """Finish the batch in hand, then stop."""
         if not self.stopping:
-            log.info("stop requested; finishing the batch in hand",
-                     signal=signal.Signals(signum).name if signum else None)
+            log.info(
+                "stop requested; finishing the batch in hand",
+                signal=signal.Signals(signum).name if signum else None,
+            )
         self.stopping = True
 
     def run(self) -> ExitCode:
@@ -67,8 +69,13 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         s = self.app.settings
-        log.info("adapter starting", party=s.party_id, prefix=s.prefix, owner=self.app.owner,
-                 store=self.app.engine.url.render_as_string(hide_password=True))
+        log.info(
+            "adapter starting",
+            party=s.party_id,
+            prefix=s.prefix,
+            owner=self.app.owner,
+            store=self.app.engine.url.render_as_string(hide_password=True),
+        )
         try:
             self._check_card()
             self._loop()
@@ -99,9 +106,12 @@ class Daemon:
                 self._pause(e.message, delay, since)
                 delay = min(delay * 2, self.app.settings.retry_max_s)
                 continue
-            log.info("card ready", key=self.app.signer.key_name,
-                     subject=cert.subject.rfc4514_string(),
-                     not_after=cert.not_valid_after_utc.isoformat())
+            log.info(
+                "card ready",
+                key=self.app.signer.key_name,
+                subject=cert.subject.rfc4514_string(),
+                not_after=cert.not_valid_after_utc.isoformat(),
+            )
             return
 
     def _loop(self) -> None:
@@ -130,7 +140,10 @@ class Daemon:
     def _pause(self, why: str, delay: float, down_since: float) -> None:
         self._set_state("paused", why)
         log.warning("paused", reason=why, retry_in_s=round(delay, 2))
-        if self.give_up_after_s is not None and time.monotonic() - down_since > self.give_up_after_s:
+        if (
+            self.give_up_after_s is not None
+            and time.monotonic() - down_since > self.give_up_after_s
+        ):
             raise _GiveUp(why)
         end = time.monotonic() + delay
         while not self.stopping and time.monotonic() < end:
@@ -175,15 +188,22 @@ class Daemon:
         try:
             for row in rows:
                 published = app.bus.publish(
-                    receiver_id=row.receiver_id, body=row.body, message_id=row.message_id,
-                    message_type=row.message_type, correlation_id=row.correlation_id,
+                    receiver_id=row.receiver_id,
+                    body=row.body,
+                    message_id=row.message_id,
+                    message_type=row.message_type,
+                    correlation_id=row.correlation_id,
                 )
                 assert row.id is not None
                 results.append(repo.PublishResult(row.id, published.state, published.detail))
                 if published.state == "UNROUTABLE":
                     self.counts["unroutable"] += 1
-                    log.warning("unroutable: kept in the outbox", message_id=row.message_id,
-                                type=row.message_type, partner=row.receiver_id)
+                    log.warning(
+                        "unroutable: kept in the outbox",
+                        message_id=row.message_id,
+                        type=row.message_type,
+                        partner=row.receiver_id,
+                    )
                 elif published.state == "SENT":
                     self.counts["published"] += 1
         finally:
@@ -192,8 +212,7 @@ class Daemon:
             except TransientError as e:
                 # Published but not marked: a later sweep re-sends the same bytes, which
                 # receivers drop as an identical duplicate. Nothing is lost.
-                log.warning("could not mark published rows; they will be re-sent",
-                            reason=e.message)
+                log.warning("could not mark published rows; they will be re-sent", reason=e.message)
 
     def _sweep(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -229,8 +248,9 @@ class Daemon:
             tmp.write_text(json.dumps(payload), encoding="utf-8")
             tmp.replace(self._status_path)
         except OSError as e:
-            log.warning("cannot write the status file", path=str(self._status_path),
-                        error=e.strerror)
+            log.warning(
+                "cannot write the status file", path=str(self._status_path), error=e.strerror
+            )
 
 
 class _GiveUp(Exception):

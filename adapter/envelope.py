@@ -174,7 +174,9 @@ def contract_time(moment: datetime, offset: str = "+08:00") -> str:
     return local.isoformat(timespec="milliseconds")
 
 
-def element(name: str, *children: etree._Element, attrs: dict[str, str] | None = None) -> etree._Element:
+def element(
+    name: str, *children: etree._Element, attrs: dict[str, str] | None = None
+) -> etree._Element:
     """A contract element with children."""
     node = etree.Element(q(name), attrs or {}, nsmap={"cdgi": NS})
     node.extend(children)
@@ -214,8 +216,13 @@ def build_envelope(
 
 
 def build_receipt(
-    *, ori_message_id: str | None, ori_message_type: str | None, status: int, code: str,
-    info: str, time: str,
+    *,
+    ori_message_id: str | None,
+    ori_message_type: str | None,
+    status: int,
+    code: str,
+    info: str,
+    time: str,
 ) -> etree._Element:
     """A CDGI900 ``Receipt`` element."""
     return element(

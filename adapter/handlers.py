@@ -113,9 +113,15 @@ def bind_card(ctx: Context) -> Result:
     ]
     ctx.repo.save_card(
         BoundCard(
-            card_no=card_no, uscc=uscc, role=binding.role, certificate_pem=pem(cert),
-            fingerprint=fingerprint(cert), valid_from=binding.valid_from,
-            valid_to=binding.valid_to, revoked=binding.revoked, message_id=ctx.message_id,
+            card_no=card_no,
+            uscc=uscc,
+            role=binding.role,
+            certificate_pem=pem(cert),
+            fingerprint=fingerprint(cert),
+            valid_from=binding.valid_from,
+            valid_to=binding.valid_to,
+            revoked=binding.revoked,
+            message_id=ctx.message_id,
             updated_at=ctx.now,
         ),
         seals,
@@ -152,8 +158,12 @@ def record_credit(ctx: Context) -> Result:
         for r in fields(el, "Record")
     ]
     ctx.repo.save_credit(
-        uscc=uscc, customs_code=text(el, "CustomsCode") or "", rating=rating.rating,
-        rated_date=rating.rated_date, records=records, message_id=ctx.message_id,
+        uscc=uscc,
+        customs_code=text(el, "CustomsCode") or "",
+        rating=rating.rating,
+        rated_date=rating.rated_date,
+        records=records,
+        message_id=ctx.message_id,
     )
     return Result(info=f"credit of {uscc} recorded: {rating.rating}", uscc=uscc)
 
@@ -169,15 +179,17 @@ def record_partner_receipt(ctx: Context) -> Result:
     target = ctx.repo.outbound_message(ori, ctx.sender.id)
     if target is None:
         return Result(
-            info=f"receipt for unknown message {ori}", journal_status="UNMATCHED",
+            info=f"receipt for unknown message {ori}",
+            journal_status="UNMATCHED",
         )
     accepted = status > 0
     new_status = "ACCEPTED" if accepted else "REFUSED_BY_PARTNER"
     ctx.repo.set_status(target, new_status, code, info)
     ctx.repo.add_event(
-        target.id or 0, "partner-receipt", new_status, code,
-        json.dumps({"receipt": ctx.message_id, "status": status, "info": info},
-                   ensure_ascii=False),
+        target.id or 0,
+        "partner-receipt",
+        new_status,
+        code,
+        json.dumps({"receipt": ctx.message_id, "status": status, "info": info}, ensure_ascii=False),
     )
-    return Result(info=f"receipt recorded against {ori}: {new_status} {code}",
-                  uscc=target.uscc)
+    return Result(info=f"receipt recorded against {ori}: {new_status} {code}", uscc=target.uscc)

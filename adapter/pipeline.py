@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 from lxml import etree
+
 import schemas
 from adapter.domain.identifiers import is_valid_uscc
 from adapter.envelope import (
@@ -182,14 +183,21 @@ class Pipeline:
                 raise store_error from e
             if is_conflict(e):
                 raise
-            log.exception("internal error while handling a message",
-                          message_id=trace.message_id, routing_key=delivery.routing_key)
+            log.exception(
+                "internal error while handling a message",
+                message_id=trace.message_id,
+                routing_key=delivery.routing_key,
+            )
             err = InternalError(f"internal error ({type(e).__name__}); the operator was alerted")
             ids, status, code = self._refuse(repo, trace, err), "REFUSED", err.code
         log.info(
-            "message handled", message_id=trace.message_id, type=trace.message_type,
-            partner=trace.sender.id if trace.sender else delivery.routing_key, status=status,
-            code=code, ms=round((time.perf_counter() - started) * 1000, 2),
+            "message handled",
+            message_id=trace.message_id,
+            type=trace.message_type,
+            partner=trace.sender.id if trace.sender else delivery.routing_key,
+            status=status,
+            code=code,
+            ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return ids, (trace.message_id, status, code)
 
@@ -200,7 +208,9 @@ class Pipeline:
         trace.sender = self.registry.get(d.routing_key)
         seen = None if d.replay else repo.inbox("~" + d.routing_key, "sha256:" + raw_digest(d.body))
         if seen is not None:  # the very same bad bytes again: answer as before
-            return self._duplicate(repo, seen, trace, "redelivery of a refused message"), "DUPLICATE"
+            return self._duplicate(
+                repo, seen, trace, "redelivery of a refused message"
+            ), "DUPLICATE"
 
         root = parse(d.body, max_bytes=s.max_bytes, max_depth=s.max_depth)
         trace.stages.append(f"parsed {len(d.body)} bytes")
@@ -263,8 +273,13 @@ class Pipeline:
         if handler is None:
             raise UnknownMessageType(f"{spec.type} is not handled by this adapter yet")
         ctx = Context(
-            repo=repo, sender=sender, message_id=message_id, message_type=spec.type,
-            correlation_id=head.correlation_id, business=business, now=now,
+            repo=repo,
+            sender=sender,
+            message_id=message_id,
+            message_type=spec.type,
+            correlation_id=head.correlation_id,
+            business=business,
+            now=now,
         )
         with repo.session.begin_nested():
             result = handler(ctx)
@@ -289,16 +304,20 @@ class Pipeline:
             ids.append(receipt_id)
         repo.add_inbox(
             Inbox(
-                sender_key=trace.sender.id, message_key=head.message_id or "",
-                digest=trace.digest or "", journal_id=row.id or 0,
-                receipt_outbox_id=receipt_id, received_at=utcnow(),
+                sender_key=trace.sender.id,
+                message_key=head.message_id or "",
+                digest=trace.digest or "",
+                journal_id=row.id or 0,
+                receipt_outbox_id=receipt_id,
+                received_at=utcnow(),
             )
         )
         return ids
 
     def _duplicate(self, repo: Repo, seen: Inbox, trace: _Trace, why: str) -> list[int]:
-        repo.add_event(seen.journal_id, "dedupe", "DUPLICATE", None,
-                       f"{why}; original receipt sent again")
+        repo.add_event(
+            seen.journal_id, "dedupe", "DUPLICATE", None, f"{why}; original receipt sent again"
+        )
         if seen.receipt_outbox_id is None:
             return []
         again = repo.resend(seen.receipt_outbox_id, self.owner, self.lease_s)
@@ -326,17 +345,26 @@ class Pipeline:
             return ids  # a replay of bytes refused before: journaled again, not keyed twice
         repo.add_inbox(
             Inbox(
-                sender_key=sender_key, message_key=message_key,
-                digest=trace.digest or raw_digest(d.body), journal_id=row.id or 0,
-                receipt_outbox_id=receipt, received_at=utcnow(),
+                sender_key=sender_key,
+                message_key=message_key,
+                digest=trace.digest or raw_digest(d.body),
+                journal_id=row.id or 0,
+                receipt_outbox_id=receipt,
+                received_at=utcnow(),
             )
         )
         return ids
 
     # -- journal and outbox --------------------------------------------------------------
     def _journal_in(
-        self, repo: Repo, trace: _Trace, status: str, code: str | None, info: str,
-        *, uscc: str | None = None,
+        self,
+        repo: Repo,
+        trace: _Trace,
+        status: str,
+        code: str | None,
+        info: str,
+        *,
+        uscc: str | None = None,
     ) -> Journal:
         d, head = trace.delivery, trace.head
         row = repo.add_journal(
@@ -355,8 +383,7 @@ class Pipeline:
             code=code,
             info=info,
         )
-        detail = {"stages": trace.stages, "verified": trace.verified,
-                  "redelivered": d.redelivered}
+        detail = {"stages": trace.stages, "verified": trace.verified, "redelivered": d.redelivered}
         if code:
             detail["refused"] = f"{code} {info}"
         repo.add_event(row.id or 0, "inbound", status, code, json.dumps(detail, ensure_ascii=False))
@@ -366,12 +393,17 @@ class Pipeline:
         self, repo: Repo, trace: _Trace, receiver: str, status: int, code: str, info: str
     ) -> int:
         receipt = build_receipt(
-            ori_message_id=trace.message_id, ori_message_type=trace.message_type,
-            status=status, code=code, info=info,
+            ori_message_id=trace.message_id,
+            ori_message_type=trace.message_type,
+            status=status,
+            code=code,
+            info=info,
             time=contract_time(self.clock(), self.settings.timezone_offset),
         )
         return self._send(
-            repo, Outgoing(receiver, RECEIPT, receipt), correlation_id=trace.message_id,
+            repo,
+            Outgoing(receiver, RECEIPT, receipt),
+            correlation_id=trace.message_id,
             uscc=None,
         )
 
@@ -380,26 +412,45 @@ class Pipeline:
     ) -> int:
         message_id = new_message_id()
         root = build_envelope(
-            message_type=out.message_type, sender_id=self.settings.party_id,
-            receiver_id=out.receiver_id, business=out.business,
+            message_type=out.message_type,
+            sender_id=self.settings.party_id,
+            receiver_id=out.receiver_id,
+            business=out.business,
             send_time=contract_time(self.clock(), self.settings.timezone_offset),
-            message_id=message_id, correlation_id=correlation_id,
+            message_id=message_id,
+            correlation_id=correlation_id,
         )
         signed = sign_envelope(root, self.signer)
         schemas.validate(signed)  # what we sign must be what we promise
         body = serialize(signed)
         row = repo.add_journal(
-            direction="OUT", message_id=message_id, message_type=out.message_type,
-            sender_id=self.settings.party_id, receiver_id=out.receiver_id,
-            correlation_id=correlation_id, uscc=out.uscc or uscc, size=len(body), raw=body,
+            direction="OUT",
+            message_id=message_id,
+            message_type=out.message_type,
+            sender_id=self.settings.party_id,
+            receiver_id=out.receiver_id,
+            correlation_id=correlation_id,
+            uscc=out.uscc or uscc,
+            size=len(body),
+            raw=body,
             status="PENDING",
         )
-        repo.add_event(row.id or 0, "outbound", "PENDING", None,
-                       f"signed with {self.signer.key_name}; queued for {out.receiver_id}")
+        repo.add_event(
+            row.id or 0,
+            "outbound",
+            "PENDING",
+            None,
+            f"signed with {self.signer.key_name}; queued for {out.receiver_id}",
+        )
         outbox = repo.add_outbox(
-            journal_id=row.id, message_id=message_id, message_type=out.message_type,
-            receiver_id=out.receiver_id, correlation_id=correlation_id, body=body,
-            claimed_by=self.owner, lease_until=utcnow_plus(self.lease_s),
+            journal_id=row.id,
+            message_id=message_id,
+            message_type=out.message_type,
+            receiver_id=out.receiver_id,
+            correlation_id=correlation_id,
+            body=body,
+            claimed_by=self.owner,
+            lease_until=utcnow_plus(self.lease_s),
         )
         assert outbox.id is not None
         return outbox.id

@@ -152,8 +152,12 @@ class Settings:
     def has_pin(self, env: Mapping[str, str] | None = None) -> bool:
         """Whether a PIN source is configured (without reading it out)."""
         env = os.environ if env is None else env
-        return bool(self.pin_file or env.get(self.pin_env) or env.get("PKCS11_TOKEN_PIN")
-                    or self._dev_pin_file(env))
+        return bool(
+            self.pin_file
+            or env.get(self.pin_env)
+            or env.get("PKCS11_TOKEN_PIN")
+            or self._dev_pin_file(env)
+        )
 
     def _dev_pin_file(self, env: Mapping[str, str]) -> str:
         """The dev token's PIN file that ``cdgi demo`` writes, when nothing else is set."""

@@ -89,14 +89,22 @@ class SimPartner:
             self._conn.close()
 
     def envelope(
-        self, message_type: str, business: etree._Element, *, message_id: str | None = None,
-        receiver: str | None = None, correlation_id: str | None = None,
+        self,
+        message_type: str,
+        business: etree._Element,
+        *,
+        message_id: str | None = None,
+        receiver: str | None = None,
+        correlation_id: str | None = None,
     ) -> bytes:
         """A signed envelope around ``business`` as this partner sends it."""
         root = build_envelope(
-            message_type=message_type, sender_id=self.party_id,
-            receiver_id=receiver or self.settings.party_id, business=business,
-            send_time=contract_time(datetime.now(UTC)), message_id=message_id,
+            message_type=message_type,
+            sender_id=self.party_id,
+            receiver_id=receiver or self.settings.party_id,
+            business=business,
+            send_time=contract_time(datetime.now(UTC)),
+            message_id=message_id,
             correlation_id=correlation_id,
         )
         return serialize(sign_envelope(root, self.signer))
@@ -104,7 +112,9 @@ class SimPartner:
     def send_raw(self, body: bytes, *, routing_key: str | None = None) -> None:
         """Publish bytes as they are, under this partner's routing key (or another)."""
         self._ch.basic_publish(
-            self.settings.exchange_in, routing_key or self.party_id, body,
+            self.settings.exchange_in,
+            routing_key or self.party_id,
+            body,
             properties=pika.BasicProperties(delivery_mode=2, content_type="application/xml"),
         )
 
@@ -125,11 +135,14 @@ class SimPartner:
                 continue
             root = etree.fromstring(body)
             head = read_head(root)
-            got.append(Received(head.message_id, head.message_type, head.correlation_id,
-                                body, root))
+            got.append(
+                Received(head.message_id, head.message_type, head.correlation_id, body, root)
+            )
         return got
 
-    def receipts_for(self, message_ids: Iterable[str], timeout: float = 30.0) -> dict[str, Received]:
+    def receipts_for(
+        self, message_ids: Iterable[str], timeout: float = 30.0
+    ) -> dict[str, Received]:
         """Collect the adapter's receipts for ``message_ids`` (other messages are kept aside)."""
         wanted = set(message_ids)
         found: dict[str, Received] = {}
@@ -141,14 +154,19 @@ class SimPartner:
                     found[ori] = msg
         return found
 
-    def answer(self, msg: Received, *, status: int = 1, code: str = "0000",
-               info: str = "received") -> str:
+    def answer(
+        self, msg: Received, *, status: int = 1, code: str = "0000", info: str = "received"
+    ) -> str:
         """Send the partner's own CDGI900 for a message the adapter sent it."""
         from adapter.envelope import build_receipt
 
         receipt = build_receipt(
-            ori_message_id=msg.message_id, ori_message_type=msg.message_type, status=status,
-            code=code, info=info, time=contract_time(datetime.now(UTC)),
+            ori_message_id=msg.message_id,
+            ori_message_type=msg.message_type,
+            status=status,
+            code=code,
+            info=info,
+            time=contract_time(datetime.now(UTC)),
         )
         return self.send("CDGI900", receipt, correlation_id=msg.message_id)
 
@@ -159,37 +177,68 @@ class SimPartner:
 
 # -- business elements the simulated partners send ---------------------------------------
 def card_binding(
-    *, uscc: str, name: str, customs_code: str, card_no: str, role: str, certificate_der: bytes,
-    valid_from: date, valid_to: date, seals: Iterable[tuple[str, str]] = (),
+    *,
+    uscc: str,
+    name: str,
+    customs_code: str,
+    card_no: str,
+    role: str,
+    certificate_der: bytes,
+    valid_from: date,
+    valid_to: date,
+    seals: Iterable[tuple[str, str]] = (),
     revoked: bool | None = None,
 ) -> etree._Element:
     """A CDGI101 ``CardBinding``."""
     children = [
-        leaf("USCC", uscc), leaf("EnterpriseName", name), leaf("CustomsCode", customs_code),
-        leaf("CardNo", card_no), leaf("CardRole", role),
+        leaf("USCC", uscc),
+        leaf("EnterpriseName", name),
+        leaf("CustomsCode", customs_code),
+        leaf("CardNo", card_no),
+        leaf("CardRole", role),
         leaf("Certificate", base64.b64encode(certificate_der).decode()),
-        leaf("ValidFrom", valid_from.isoformat()), leaf("ValidTo", valid_to.isoformat()),
+        leaf("ValidFrom", valid_from.isoformat()),
+        leaf("ValidTo", valid_to.isoformat()),
     ]
     for seal_id, holder in seals:
-        children.append(element(
-            "Seal", leaf("SealId", seal_id), leaf("HolderName", holder),
-            leaf("ValidFrom", valid_from.isoformat()), leaf("ValidTo", valid_to.isoformat()),
-        ))
+        children.append(
+            element(
+                "Seal",
+                leaf("SealId", seal_id),
+                leaf("HolderName", holder),
+                leaf("ValidFrom", valid_from.isoformat()),
+                leaf("ValidTo", valid_to.isoformat()),
+            )
+        )
     if revoked is not None:
         children.append(leaf("Revoked", "true" if revoked else "false"))
     return element("CardBinding", *children, attrs={"Id": new_element_id("D")})
 
 
 def credit_info(
-    *, uscc: str, customs_code: str, rating: str, rated_date: date,
+    *,
+    uscc: str,
+    customs_code: str,
+    rating: str,
+    rated_date: date,
     records: Iterable[tuple[date, str, str]] = (),
 ) -> etree._Element:
     """A CDGI401 ``CreditInfo``."""
-    children = [leaf("USCC", uscc), leaf("CustomsCode", customs_code), leaf("Rating", rating),
-                leaf("RatedDate", rated_date.isoformat())]
+    children = [
+        leaf("USCC", uscc),
+        leaf("CustomsCode", customs_code),
+        leaf("Rating", rating),
+        leaf("RatedDate", rated_date.isoformat()),
+    ]
     for when, kind, description in records:
-        children.append(element("Record", leaf("Date", when.isoformat()), leaf("Kind", kind),
-                                leaf("Description", description)))
+        children.append(
+            element(
+                "Record",
+                leaf("Date", when.isoformat()),
+                leaf("Kind", kind),
+                leaf("Description", description),
+            )
+        )
     return element("CreditInfo", *children, attrs={"Id": new_element_id("D")})
 
 
@@ -234,8 +283,13 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
     var = Path("var")
     var.mkdir(exist_ok=True)
     if settings.prefix == Settings().prefix:  # the demo keeps to names of its own
-        settings = Settings(**{**settings.__dict__, "prefix": f"{settings.prefix}-demo",
-                               "database_url": "sqlite:///var/demo.db"})
+        settings = Settings(
+            **{
+                **settings.__dict__,
+                "prefix": f"{settings.prefix}-demo",
+                "database_url": "sqlite:///var/demo.db",
+            }
+        )
     env = dict(os.environ)
     # The dev token's PIN lives in a private file, never on a command line or in a log.
     if not settings.has_pin():
@@ -251,12 +305,18 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
     use_softhsm_dir(Path(settings.softhsm_dir))
     env["SOFTHSM2_CONF"] = os.environ["SOFTHSM2_CONF"]
     info = init_dev_token(
-        module=settings.pkcs11_module, softhsm_dir=Path(settings.softhsm_dir),
-        token_label=settings.token_label, key_label=settings.key_label, pin=settings.read_pin(),
-        so_pin=os.urandom(8).hex(), common_name=f"cdgi-adapter {settings.party_id} (dev card)",
+        module=settings.pkcs11_module,
+        softhsm_dir=Path(settings.softhsm_dir),
+        token_label=settings.token_label,
+        key_label=settings.key_label,
+        pin=settings.read_pin(),
+        so_pin=os.urandom(8).hex(),
+        common_name=f"cdgi-adapter {settings.party_id} (dev card)",
     )
-    console.print(f"   token {info.token_label}, key {info.key_label}, {info.subject}, "
-                  f"{info.days_to_expiry} days left")
+    console.print(
+        f"   token {info.token_label}, key {info.key_label}, {info.subject}, "
+        f"{info.days_to_expiry} days left"
+    )
 
     console.print("[bold]2. the store[/bold]")
     engine = engine_for(settings)
@@ -272,10 +332,15 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
         save_partner(
             engine,
             Partner(id=party_id, name=name, kind=_kind(party_id), created_at=now, updated_at=now),
-            PartnerCert(partner_id=party_id, fingerprint=fingerprint(cert),
-                        subject=cert.subject.rfc4514_string(), pem=signer.cert_pem().decode(),
-                        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                        added_at=now),
+            PartnerCert(
+                partner_id=party_id,
+                fingerprint=fingerprint(cert),
+                subject=cert.subject.rfc4514_string(),
+                pem=signer.cert_pem().decode(),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                added_at=now,
+            ),
         )
         partners[party_id] = SimPartner(party_id, signer, settings).connect()
         partners[party_id].purge()
@@ -287,9 +352,14 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
     with log_path.open("ab") as log_file:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "adapter", "run"],
-            env={**env, "CDGI_LOG_FORMAT": "json", "CDGI_PREFIX": settings.prefix,
-                 "CDGI_DATABASE_URL": settings.database_url},
-            stdout=log_file, stderr=log_file,
+            env={
+                **env,
+                "CDGI_LOG_FORMAT": "json",
+                "CDGI_PREFIX": settings.prefix,
+                "CDGI_DATABASE_URL": settings.database_url,
+            },
+            stdout=log_file,
+            stderr=log_file,
         )
     try:
         time.sleep(1.0)
@@ -297,19 +367,28 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             console.print(f"   the daemon exited with {daemon.returncode}; see {log_path}")
             return 1
         console.print(f"   pid {daemon.pid}, log in {log_path}")
-        code = _demo_exchange(partners, settings, console, engine,
-                              find=lambda: find_journal(engine, JournalFilter(limit=30)))
+        code = _demo_exchange(
+            partners,
+            settings,
+            console,
+            engine,
+            find=lambda: find_journal(engine, JournalFilter(limit=30)),
+        )
         if daemon.poll() is not None:
-            console.print(f"   [red]the daemon stopped early (exit code {daemon.returncode})"
-                          f"[/red]; see {log_path}")
+            console.print(
+                f"   [red]the daemon stopped early (exit code {daemon.returncode})"
+                f"[/red]; see {log_path}"
+            )
             return 1
         return code
     finally:
         for p in partners.values():
             p.close()
         if keep_running:
-            console.print(f"   the daemon keeps running (pid {daemon.pid}); stop it with "
-                          f"kill -TERM {daemon.pid}")
+            console.print(
+                f"   the daemon keeps running (pid {daemon.pid}); stop it with "
+                f"kill -TERM {daemon.pid}"
+            )
         else:
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(timeout=30)
@@ -333,8 +412,9 @@ def _kind(party_id: str) -> str:
     return kind_of(party_id) or "PORTAL"
 
 
-def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console: Any,
-                   engine: Any, find: Any) -> int:
+def _demo_exchange(
+    partners: dict[str, SimPartner], settings: Settings, console: Any, engine: Any, find: Any
+) -> int:
     portal, customs = partners["PORTAL"], partners["CUS.0800"]
     uscc = make_uscc("91210100MA0DEM001")
     legal = partner_signer(Path("var") / "partners", "CARD-LEGAL-0001")
@@ -342,15 +422,25 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
     console.print("[bold]5. the exchange[/bold]")
     sent: list[tuple[SimPartner, str, str]] = []
     binding = card_binding(
-        uscc=uscc, name="辽宁示范进出口有限公司", customs_code="2101960001",
-        card_no="LP0000000001", role="LEGAL", certificate_der=der(legal),
-        valid_from=today.replace(month=1, day=1), valid_to=today.replace(year=today.year + 2),
+        uscc=uscc,
+        name="辽宁示范进出口有限公司",
+        customs_code="2101960001",
+        card_no="LP0000000001",
+        role="LEGAL",
+        certificate_der=der(legal),
+        valid_from=today.replace(month=1, day=1),
+        valid_to=today.replace(year=today.year + 2),
         seals=[("SEAL-0001", "张伟")],
     )
     mid = portal.send("CDGI101", binding)
     sent.append((portal, mid, "portal binds the enterprise's legal-person card"))
-    credit = credit_info(uscc=uscc, customs_code="2101960001", rating="ADVANCED",
-                         rated_date=today, records=[(today, "AEO", "高级认证企业")])
+    credit = credit_info(
+        uscc=uscc,
+        customs_code="2101960001",
+        rating="ADVANCED",
+        rated_date=today,
+        records=[(today, "AEO", "高级认证企业")],
+    )
     credit_bytes = customs.envelope("CDGI401", credit)
     customs.send_raw(credit_bytes)
     sent.append((customs, "", "customs shares the enterprise's credit rating"))
@@ -358,12 +448,17 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
     sent.append((customs, "", "customs sends the same message again (a duplicate)"))
     customs.send_raw(b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><oops></cdgi:Envelope>")
     sent.append((customs, "Unknown", "customs sends broken XML"))
-    unsigned = etree.tostring(build_envelope(
-        message_type="CDGI401", sender_id="CUS.0800", receiver_id=settings.party_id,
-        business=credit_info(uscc=uscc, customs_code="2101960001", rating="DISHONEST",
-                             rated_date=today),
-        send_time=contract_time(datetime.now(UTC)),
-    ))
+    unsigned = etree.tostring(
+        build_envelope(
+            message_type="CDGI401",
+            sender_id="CUS.0800",
+            receiver_id=settings.party_id,
+            business=credit_info(
+                uscc=uscc, customs_code="2101960001", rating="DISHONEST", rated_date=today
+            ),
+            send_time=contract_time(datetime.now(UTC)),
+        )
+    )
     customs.send_raw(unsigned)
     sent.append((customs, "?", "someone sends an unsigned rating as customs"))
     ok = True
@@ -373,9 +468,11 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
         labels = [what for p, _, what in sent if p is partner]
         for what, msg in zip(labels, got, strict=False):
             console.print(f"   {what}")
-            console.print(f"     {partner.party_id} <- receipt for {msg.field('OriMessageType')} "
-                          f"{msg.field('OriMessageId')}: status {msg.field('ReturnStatus')} "
-                          f"code {msg.field('ReturnCode')}: {msg.field('ReturnInfo')}")
+            console.print(
+                f"     {partner.party_id} <- receipt for {msg.field('OriMessageType')} "
+                f"{msg.field('OriMessageId')}: status {msg.field('ReturnStatus')} "
+                f"code {msg.field('ReturnCode')}: {msg.field('ReturnInfo')}"
+            )
         ok &= len(got) == expected
     time.sleep(0.5)  # let the relay record the broker's confirms before showing the journal
     console.print("[bold]6. the journal[/bold] (cdgi log)")
@@ -385,5 +482,6 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
     console.print(
         f"\nLook closer (same settings as the demo): export CDGI_PREFIX={settings.prefix} "
         f"CDGI_DATABASE_URL={settings.database_url}\n"
-        "  cdgi log --status REFUSED · cdgi why <MessageId> · cdgi status · cdgi partner list")
+        "  cdgi log --status REFUSED · cdgi why <MessageId> · cdgi status · cdgi partner list"
+    )
     return 0 if ok else 1

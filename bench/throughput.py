@@ -57,10 +57,21 @@ def raw_sign_rate(token_env: dict[str, str], n: int) -> float:
         "print(n / (time.perf_counter() - t)); s.close()\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, token_env["CDGI_PKCS11_MODULE"],
-         token_env["CDGI_TOKEN_LABEL"], token_env["CDGI_KEY_LABEL"], token_env["CDGI_CARD_PIN"],
-         str(n)],
-        env={**os.environ, **token_env}, capture_output=True, text=True, check=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            code,
+            token_env["CDGI_PKCS11_MODULE"],
+            token_env["CDGI_TOKEN_LABEL"],
+            token_env["CDGI_KEY_LABEL"],
+            token_env["CDGI_CARD_PIN"],
+            str(n),
+        ],
+        env={**os.environ, **token_env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     return float(out.stdout.strip())
 
@@ -98,8 +109,9 @@ def database(kind: str, tmp: Path) -> tuple[str, str | None]:
     from sqlalchemy import create_engine, text
 
     name = f"cdgi_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -111,8 +123,9 @@ def drop(name: str | None) -> None:
         return
     from sqlalchemy import create_engine, text
 
-    admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -127,26 +140,45 @@ def daemon_rate(token_env: dict[str, str], n: int, db_kind: str, tmp: Path) -> t
     partner_key = SoftwareSigner.generate("CUS.0800 bench", key_name="CUS.0800")
     now = utcnow()
     cert = partner_key.certificate
-    save_partner(engine, Partner(id="CUS.0800", name="bench", kind="CUSTOMS", created_at=now,
-                                 updated_at=now),
-                 PartnerCert(partner_id="CUS.0800", fingerprint=fingerprint(cert), subject="b",
-                             pem=partner_key.cert_pem().decode(),
-                             not_before=cert.not_valid_before_utc,
-                             not_after=cert.not_valid_after_utc, added_at=now))
+    save_partner(
+        engine,
+        Partner(id="CUS.0800", name="bench", kind="CUSTOMS", created_at=now, updated_at=now),
+        PartnerCert(
+            partner_id="CUS.0800",
+            fingerprint=fingerprint(cert),
+            subject="b",
+            pem=partner_key.cert_pem().decode(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            added_at=now,
+        ),
+    )
     engine.dispose()
     settings = replace(Settings(), prefix=prefix, database_url=url, amqp_url=AMQP)
     partner = SimPartner("CUS.0800", partner_key, settings).connect()
     uscc = make_uscc("91210100MA0BENCH1")
     bodies = [
-        partner.envelope("CDGI401", credit_info(uscc=uscc, customs_code="2101960001",
-                                                 rating="GENERAL", rated_date=date(2026, 11, 1)))
+        partner.envelope(
+            "CDGI401",
+            credit_info(
+                uscc=uscc, customs_code="2101960001", rating="GENERAL", rated_date=date(2026, 11, 1)
+            ),
+        )
         for _ in range(n)
     ]
-    env = {**os.environ, **token_env, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": url,
-           "CDGI_AMQP_URL": AMQP, "CDGI_STATE_DIR": str(tmp / "run"), "CDGI_LOG_LEVEL": "WARNING",
-           "CDGI_LOG_FORMAT": "json"}
-    proc = subprocess.Popen([sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **token_env,
+        "CDGI_PREFIX": prefix,
+        "CDGI_DATABASE_URL": url,
+        "CDGI_AMQP_URL": AMQP,
+        "CDGI_STATE_DIR": str(tmp / "run"),
+        "CDGI_LOG_LEVEL": "WARNING",
+        "CDGI_LOG_FORMAT": "json",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 30
         while not list((tmp / "run").glob(f"{prefix}-*.json")) and time.monotonic() < deadline:
@@ -183,8 +215,10 @@ def main() -> None:
         body = b"x" * 2800
         consume = raw_consume_rate(max(2000, args.messages), body)
         rate, got = daemon_rate(token.env, args.messages, args.database, tmp)
-    print(f"messages                     {got} of {args.messages} receipted "
-          f"({args.database}, one daemon process)")
+    print(
+        f"messages                     {got} of {args.messages} receipted "
+        f"({args.database}, one daemon process)"
+    )
     print(f"raw PKCS#11 sign             {sign:9.0f} /s")
     print(f"raw consume (prefetch 100)   {consume:9.0f} /s")
     print(f"daemon end to end            {rate:9.0f} /s")

@@ -117,8 +117,11 @@ def as_store_error(e: BaseException) -> StoreUnavailable | None:
     """``e`` as StoreUnavailable when it is a database failure, else None."""
     if isinstance(e, SQLAlchemyError) and not isinstance(e, IntegrityError):
         translated = translate(e)
-        return translated if isinstance(translated, StoreUnavailable) else StoreUnavailable(
-            f"store error: {type(e).__name__}")
+        return (
+            translated
+            if isinstance(translated, StoreUnavailable)
+            else StoreUnavailable(f"store error: {type(e).__name__}")
+        )
     return None
 
 

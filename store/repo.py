@@ -30,7 +30,7 @@ from store.models import (
     Seal,
 )
 
-__all__ = ["Engine", "Repo", "JournalFilter"]
+__all__ = ["Engine", "JournalFilter", "Repo"]
 
 
 class Repo:
@@ -49,14 +49,23 @@ class Repo:
         return row
 
     def add_event(
-        self, journal_id: int, stage: str, status: str, code: str | None = None,
-        detail: str | None = None, at: datetime | None = None,
+        self,
+        journal_id: int,
+        stage: str,
+        status: str,
+        code: str | None = None,
+        detail: str | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Append a step to a message's story."""
         self.session.add(
             JournalEvent(
-                journal_id=journal_id, at=at or utcnow(), stage=stage, status=status,
-                code=code, detail=detail,
+                journal_id=journal_id,
+                at=at or utcnow(),
+                stage=stage,
+                status=status,
+                code=code,
+                detail=detail,
             )
         )
 
@@ -106,10 +115,14 @@ class Repo:
             return None
         now = utcnow()
         return self.add_outbox(
-            journal_id=original.journal_id, message_id=original.message_id,
-            message_type=original.message_type, receiver_id=original.receiver_id,
-            correlation_id=original.correlation_id, body=original.body,
-            claimed_by=owner, lease_until=now + timedelta(seconds=lease_s),
+            journal_id=original.journal_id,
+            message_id=original.message_id,
+            message_type=original.message_type,
+            receiver_id=original.receiver_id,
+            correlation_id=original.correlation_id,
+            body=original.body,
+            claimed_by=owner,
+            lease_until=now + timedelta(seconds=lease_s),
         )
 
     # -- business state ------------------------------------------------------------------
@@ -119,9 +132,9 @@ class Repo:
 
     def save_enterprise(self, uscc: str, name: str, customs_code: str) -> Enterprise:
         """Create or update an enterprise."""
-        row = self.session.get(Enterprise, uscc) or Enterprise(uscc=uscc, name=name,
-                                                                customs_code=customs_code,
-                                                                updated_at=utcnow())
+        row = self.session.get(Enterprise, uscc) or Enterprise(
+            uscc=uscc, name=name, customs_code=customs_code, updated_at=utcnow()
+        )
         row.name, row.customs_code, row.updated_at = name, customs_code, utcnow()
         self.session.add(row)
         self.session.flush()
@@ -154,13 +167,23 @@ class Repo:
         return self.session.get(Credit, uscc)
 
     def save_credit(
-        self, *, uscc: str, customs_code: str, rating: str, rated_date: date,
-        records: list[dict[str, str]], message_id: str,
+        self,
+        *,
+        uscc: str,
+        customs_code: str,
+        rating: str,
+        rated_date: date,
+        records: list[dict[str, str]],
+        message_id: str,
     ) -> Credit:
         """Create or replace the credit rating of an enterprise."""
         row = self.session.get(Credit, uscc) or Credit(
-            uscc=uscc, customs_code=customs_code, rating=rating, rated_date=rated_date,
-            message_id=message_id, updated_at=utcnow(),
+            uscc=uscc,
+            customs_code=customs_code,
+            rating=rating,
+            rated_date=rated_date,
+            message_id=message_id,
+            updated_at=utcnow(),
         )
         row.customs_code, row.rating, row.rated_date = customs_code, rating, rated_date
         row.records = json.dumps(records, ensure_ascii=False)
@@ -242,16 +265,22 @@ def claim_outbox(
             query = query.where(col(Outbox.id).in_(list(ids)))
         else:
             query = query.where(Outbox.next_attempt_at <= now).where(
-                or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now,
-                    Outbox.claimed_by == owner)
+                or_(
+                    col(Outbox.lease_until).is_(None),
+                    col(Outbox.lease_until) < now,
+                    Outbox.claimed_by == owner,
+                )
             )
         candidates = session.exec(query.order_by(Outbox.id).limit(limit)).all()
         for row_id in candidates:
             guard = update(Outbox).where(col(Outbox.id) == row_id, Outbox.state == "PENDING")
             if ids is None:
                 guard = guard.where(
-                    or_(col(Outbox.lease_until).is_(None), col(Outbox.lease_until) < now,
-                        Outbox.claimed_by == owner)
+                    or_(
+                        col(Outbox.lease_until).is_(None),
+                        col(Outbox.lease_until) < now,
+                        Outbox.claimed_by == owner,
+                    )
                 )
             result = session.execute(guard.values(claimed_by=owner, lease_until=until))
             if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -300,8 +329,13 @@ def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after
                     journal.updated_at = now
                     session.add(journal)
                 session.add(
-                    JournalEvent(journal_id=journal.id, at=now, stage="publish", status=r.state,
-                                 detail=r.detail)
+                    JournalEvent(
+                        journal_id=journal.id,
+                        at=now,
+                        stage="publish",
+                        status=r.state,
+                        detail=r.detail,
+                    )
                 )
         session.commit()
 
@@ -422,14 +456,21 @@ def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
             return None
         now = utcnow()
         row = Outbox(
-            journal_id=journal_id, message_id=original.message_id,
-            message_type=original.message_type, receiver_id=original.receiver_id,
-            correlation_id=original.correlation_id, body=original.body, created_at=now,
+            journal_id=journal_id,
+            message_id=original.message_id,
+            message_type=original.message_type,
+            receiver_id=original.receiver_id,
+            correlation_id=original.correlation_id,
+            body=original.body,
+            created_at=now,
             next_attempt_at=now,
         )
         session.add(row)
-        session.add(JournalEvent(journal_id=journal_id, at=now, stage="replay", status="PENDING",
-                                 detail=note))
+        session.add(
+            JournalEvent(
+                journal_id=journal_id, at=now, stage="replay", status="PENDING", detail=note
+            )
+        )
         session.commit()
         return row.id
 
@@ -439,4 +480,3 @@ def count_journal(engine: Engine) -> int:
     """How many journal rows there are."""
     with Session(engine, expire_on_commit=False) as session:
         return int(session.exec(select(func.count()).select_from(Journal)).one())
-

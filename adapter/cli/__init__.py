@@ -198,9 +198,13 @@ def validate(file: Path) -> None:
 def partner_add(
     party_id: Annotated[str, typer.Argument(help="PORTAL, BANK.<code>, INS.<code>, CUS.<dddd>.")],
     name: Annotated[str, typer.Option(help="Display name (insurers: as in queries).")],
-    cert: Annotated[Path | None, typer.Option(help="A PEM or DER certificate it signs with.")] = None,
+    cert: Annotated[
+        Path | None, typer.Option(help="A PEM or DER certificate it signs with.")
+    ] = None,
     kind: Annotated[str | None, typer.Option(help="Checked against the id's pattern.")] = None,
-    dialect: Annotated[str, typer.Option(help="canonical, or a dialect in mappings/.")] = "canonical",
+    dialect: Annotated[
+        str, typer.Option(help="canonical, or a dialect in mappings/.")
+    ] = "canonical",
     broker_user: Annotated[str | None, typer.Option(help="Its RabbitMQ user, if checked.")] = None,
     allow_sha1_until: Annotated[
         str | None, typer.Option(help="YYYY-MM-DD: accept SHA-1 from it until then.")
@@ -235,17 +239,28 @@ def partner_add(
         except CdgiError as e:
             raise fail(e.message) from None
         cert_row = PartnerCert(
-            partner_id=party_id, fingerprint=fingerprint(c),
-            subject=c.subject.rfc4514_string()[:500], pem=pem(c),
-            not_before=as_utc(c.not_valid_before_utc), not_after=as_utc(c.not_valid_after_utc),
+            partner_id=party_id,
+            fingerprint=fingerprint(c),
+            subject=c.subject.rfc4514_string()[:500],
+            pem=pem(c),
+            not_before=as_utc(c.not_valid_before_utc),
+            not_after=as_utc(c.not_valid_after_utc),
             added_at=now,
         )
     try:
         save_partner(
             engine_for(settings()),
-            Partner(id=party_id, name=name, kind=found_kind, dialect=dialect, enabled=True,
-                    broker_user=broker_user, allow_sha1_until=until, created_at=now,
-                    updated_at=now),
+            Partner(
+                id=party_id,
+                name=name,
+                kind=found_kind,
+                dialect=dialect,
+                enabled=True,
+                broker_user=broker_user,
+                allow_sha1_until=until,
+                created_at=now,
+                updated_at=now,
+            ),
             cert_row,
         )
     except CdgiError as e:
@@ -267,16 +282,25 @@ def partner_list(as_json: JsonOpt = False) -> None:
     now = datetime.now(UTC)
     certs: dict[str, list[dict[str, Any]]] = {}
     for c in partner_certs(engine):
-        certs.setdefault(c.partner_id, []).append({
-            "fingerprint": c.fingerprint, "subject": c.subject,
-            "not_after": as_utc(c.not_after).isoformat(),  # type: ignore[union-attr]
-            "days_to_expiry": (as_utc(c.not_after) - now).days,  # type: ignore[operator]
-        })
+        certs.setdefault(c.partner_id, []).append(
+            {
+                "fingerprint": c.fingerprint,
+                "subject": c.subject,
+                "not_after": as_utc(c.not_after).isoformat(),  # type: ignore[union-attr]
+                "days_to_expiry": (as_utc(c.not_after) - now).days,  # type: ignore[operator]
+            }
+        )
     rows = [
-        {"id": p.id, "name": p.name, "kind": p.kind, "dialect": p.dialect,
-         "enabled": p.enabled, "broker_user": p.broker_user,
-         "allow_sha1_until": p.allow_sha1_until.isoformat() if p.allow_sha1_until else None,
-         "certificates": certs.get(p.id, [])}
+        {
+            "id": p.id,
+            "name": p.name,
+            "kind": p.kind,
+            "dialect": p.dialect,
+            "enabled": p.enabled,
+            "broker_user": p.broker_user,
+            "allow_sha1_until": p.allow_sha1_until.isoformat() if p.allow_sha1_until else None,
+            "certificates": certs.get(p.id, []),
+        }
         for p, _ in sorted(load_partners(engine), key=lambda t: t[0].id)
     ]
     if as_json:
@@ -285,9 +309,15 @@ def partner_list(as_json: JsonOpt = False) -> None:
     table = Table("id", "name", "kind", "dialect", "enabled", "certificates (days left)")
     for r in rows:
         table.add_row(
-            r["id"], r["name"], r["kind"], r["dialect"], "yes" if r["enabled"] else "NO",
-            ", ".join(f"{c['fingerprint'][:12]}… ({c['days_to_expiry']})"
-                      for c in r["certificates"]) or "-",
+            r["id"],
+            r["name"],
+            r["kind"],
+            r["dialect"],
+            "yes" if r["enabled"] else "NO",
+            ", ".join(
+                f"{c['fingerprint'][:12]}… ({c['days_to_expiry']})" for c in r["certificates"]
+            )
+            or "-",
         )
     out.print(table)
 
@@ -331,17 +361,27 @@ def _row_json(row: Any) -> dict[str, Any]:
     from store.db import as_utc
 
     return {
-        "journal_id": row.id, "direction": row.direction, "message_id": row.message_id,
-        "type": row.message_type, "sender": row.sender_id, "receiver": row.receiver_id,
-        "correlation_id": row.correlation_id, "uscc": row.uscc, "status": row.status,
-        "code": row.code, "info": row.info, "size": row.size,
+        "journal_id": row.id,
+        "direction": row.direction,
+        "message_id": row.message_id,
+        "type": row.message_type,
+        "sender": row.sender_id,
+        "receiver": row.receiver_id,
+        "correlation_id": row.correlation_id,
+        "uscc": row.uscc,
+        "status": row.status,
+        "code": row.code,
+        "info": row.info,
+        "size": row.size,
         "created_at": as_utc(row.created_at).isoformat(),  # type: ignore[union-attr]
     }
 
 
 @app.command("log")
 def log_cmd(
-    message_id: Annotated[str | None, typer.Option("--id", help="MessageId (or correlated).")] = None,
+    message_id: Annotated[
+        str | None, typer.Option("--id", help="MessageId (or correlated).")
+    ] = None,
     message_type: Annotated[str | None, typer.Option("--type", help="e.g. CDGI101.")] = None,
     partner: Annotated[str | None, typer.Option(help="Sender or receiver party id.")] = None,
     status: Annotated[str | None, typer.Option(help="PROCESSED, REFUSED, SENT, ...")] = None,
@@ -359,8 +399,15 @@ def log_cmd(
 
     engine = engine_for(settings(), writer=False)
     f = JournalFilter(
-        message_id=message_id, message_type=message_type, partner=partner, status=status,
-        direction=direction, uscc=uscc, since=_since(since), until=_since(until), limit=limit,
+        message_id=message_id,
+        message_type=message_type,
+        partner=partner,
+        status=status,
+        direction=direction,
+        uscc=uscc,
+        since=_since(since),
+        until=_since(until),
+        limit=limit,
     )
     try:
         rows = find_journal(engine, f)
@@ -374,8 +421,9 @@ def log_cmd(
     try:
         while True:
             time.sleep(1.0)
-            new = find_journal(engine, JournalFilter(**{**f.__dict__, "after_id": last,
-                                                        "limit": 1000}))
+            new = find_journal(
+                engine, JournalFilter(**{**f.__dict__, "after_id": last, "limit": 1000})
+            )
             if new:
                 _print_rows(new, as_json, header=False)
                 last = new[-1].id
@@ -419,12 +467,24 @@ def why(
     if not story:
         raise fail(f"no message {key} in the journal; try `cdgi log --id {key}` or a prefix search")
     if as_json:
-        out.print_json(data=[
-            {**_row_json(row), "events": [
-                {"at": as_utc(e.at).isoformat(), "stage": e.stage, "status": e.status,  # type: ignore[union-attr]
-                 "code": e.code, "detail": e.detail} for e in events]}
-            for row, events in story
-        ])
+        out.print_json(
+            data=[
+                {
+                    **_row_json(row),
+                    "events": [
+                        {
+                            "at": as_utc(e.at).isoformat(),
+                            "stage": e.stage,
+                            "status": e.status,  # type: ignore[union-attr]
+                            "code": e.code,
+                            "detail": e.detail,
+                        }
+                        for e in events
+                    ],
+                }
+                for row, events in story
+            ]
+        )
         return
     for row, events in story:
         title = "received" if row.direction == "IN" else "sent"
@@ -433,12 +493,16 @@ def why(
             f"  {row.sender_id or row.routing_key or '?'} -> {row.receiver_id or '?'}"
             f"  ({row.size} bytes)"
         )
-        out.print(f"  status: {row.status}{' ' + row.code if row.code else ''}"
-                  f"{'  ' + row.info if row.info else ''}", markup=False)
+        out.print(
+            f"  status: {row.status}{' ' + row.code if row.code else ''}"
+            f"{'  ' + row.info if row.info else ''}",
+            markup=False,
+        )
         for e in events:
             when = as_utc(e.at).astimezone().strftime("%H:%M:%S.%f")[:-3]  # type: ignore[union-attr]
-            out.print(f"  {when} {e.stage:<15} {e.status}{' ' + e.code if e.code else ''}",
-                      markup=False)
+            out.print(
+                f"  {when} {e.stage:<15} {e.status}{' ' + e.code if e.code else ''}", markup=False
+            )
             for line in _detail_lines(e.detail):
                 out.print(f"               {line}", markup=False)
 
@@ -467,7 +531,9 @@ def replay(
     since: Annotated[str | None, typer.Option()] = None,
     until: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(help="At most this many messages.")] = 1000,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be replayed.")
+    ] = False,
 ) -> None:
     """Replay messages: inbound ones go through the pipeline again, outbound ones are re-sent.
 
@@ -487,10 +553,18 @@ def replay(
         if direction:
             rows = [r for r in rows if r.direction == direction.upper()]
     elif any((message_type, partner, status, direction, since, until)):
-        rows = find_journal(engine, JournalFilter(
-            message_type=message_type, partner=partner, status=status, direction=direction,
-            since=_since(since), until=_since(until), limit=limit,
-        ))
+        rows = find_journal(
+            engine,
+            JournalFilter(
+                message_type=message_type,
+                partner=partner,
+                status=status,
+                direction=direction,
+                since=_since(since),
+                until=_since(until),
+                limit=limit,
+            ),
+        )
         rows.reverse()
     else:
         raise fail("name a message (ID) or a filter (--type, --partner, --status, --since ...)", 2)
@@ -499,8 +573,11 @@ def replay(
     if dry_run:
         for r in rows:
             what = "reprocess" if r.direction == "IN" else "re-send"
-            out.print(f"would {what} #{r.id} {r.direction} {r.message_type or 'Unknown'} "
-                      f"{r.message_id or '-'} ({r.status})", markup=False)
+            out.print(
+                f"would {what} #{r.id} {r.direction} {r.message_type or 'Unknown'} "
+                f"{r.message_id or '-'} ({r.status})",
+                markup=False,
+            )
         out.print(f"{len(rows)} message(s); nothing was changed (--dry-run)")
         return
     bus = Bus(s)
@@ -512,8 +589,9 @@ def replay(
             task = progress.add_task("replaying", total=len(rows))
             for r in rows:
                 if r.direction == "IN":
-                    bus.inject(routing_key=r.routing_key or r.sender_id or "", body=r.raw,
-                               replay_of=r.id)
+                    bus.inject(
+                        routing_key=r.routing_key or r.sender_id or "", body=r.raw, replay_of=r.id
+                    )
                 else:
                     requeue_outbound(engine, r.id, "re-sent by cdgi replay")
                 done += 1
@@ -555,12 +633,16 @@ def status(as_json: JsonOpt = False) -> None:
         report["outbox"] = {
             **{k.lower(): v for k, v in backlog["counts"].items()},
             "oldest_pending_s": round((datetime.now(UTC) - oldest).total_seconds())
-            if oldest else None,
+            if oldest
+            else None,
         }
         now = datetime.now(UTC)
         report["partner_certificates"] = [
-            {"partner": c.partner_id, "fingerprint": c.fingerprint[:16],
-             "days_to_expiry": (as_utc(c.not_after) - now).days}  # type: ignore[operator]
+            {
+                "partner": c.partner_id,
+                "fingerprint": c.fingerprint[:16],
+                "days_to_expiry": (as_utc(c.not_after) - now).days,
+            }  # type: ignore[operator]
             for c in partner_certs(engine)
         ]
         report["store"] = "up"
@@ -582,17 +664,25 @@ def status(as_json: JsonOpt = False) -> None:
     if "outbox" in report:
         out.print(f"  outbox: {report['outbox']}")
     card = report["card"]
-    out.print(f"card: {card.get('state')}"
-              + (f", certificate expires in {card['days_to_expiry']} days"
-                 if "days_to_expiry" in card else "")
-              + (f" ({card['error']})" if card.get("error") else ""))
+    out.print(
+        f"card: {card.get('state')}"
+        + (
+            f", certificate expires in {card['days_to_expiry']} days"
+            if "days_to_expiry" in card
+            else ""
+        )
+        + (f" ({card['error']})" if card.get("error") else "")
+    )
     for c in report.get("partner_certificates", []):
         warn = "  [yellow]expiring soon[/yellow]" if c["days_to_expiry"] < 30 else ""
-        out.print(f"  partner {c['partner']} cert {c['fingerprint']}…: "
-                  f"{c['days_to_expiry']} days{warn}")
+        out.print(
+            f"  partner {c['partner']} cert {c['fingerprint']}…: {c['days_to_expiry']} days{warn}"
+        )
     for d in report["daemons"]:
-        out.print(f"daemon pid {d['pid']}: {d['state']} {d.get('detail') or ''} "
-                  f"(messages {d.get('messages', 0)}, updated {d['age_s']}s ago)")
+        out.print(
+            f"daemon pid {d['pid']}: {d['state']} {d.get('detail') or ''} "
+            f"(messages {d.get('messages', 0)}, updated {d['age_s']}s ago)"
+        )
     if not report["daemons"]:
         out.print("daemon: none running with this prefix on this host")
 
@@ -610,8 +700,10 @@ def health(
         return
     if fresh:
         raise fail(f"{fresh[0]['state']}: {fresh[0].get('detail') or 'see the log'}")
-    raise fail(f"no daemon with prefix {s.prefix} has reported in {max_age:.0f}s "
-               f"(status files in {s.state_dir})")
+    raise fail(
+        f"no daemon with prefix {s.prefix} has reported in {max_age:.0f}s "
+        f"(status files in {s.state_dir})"
+    )
 
 
 def _card_status(s: Settings) -> dict[str, Any]:
@@ -627,8 +719,13 @@ def _card_status(s: Settings) -> dict[str, Any]:
             signer.close()
     except CdgiError as e:
         return {"state": "UNAVAILABLE", "error": e.message}
-    return {"state": "present", "token": info.token_label, "key": info.key_label,
-            "subject": info.subject, "days_to_expiry": info.days_to_expiry}
+    return {
+        "state": "present",
+        "token": info.token_label,
+        "key": info.key_label,
+        "subject": info.subject,
+        "days_to_expiry": info.days_to_expiry,
+    }
 
 
 def _daemons(s: Settings) -> list[dict[str, Any]]:
@@ -653,7 +750,9 @@ def _daemons(s: Settings) -> list[dict[str, Any]]:
 # -- demo ---------------------------------------------------------------------------------
 @app.command()
 def demo(
-    keep_running: Annotated[bool, typer.Option(help="Leave the daemon running afterwards.")] = False,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the daemon running afterwards.")
+    ] = False,
 ) -> None:
     """Simulated partners exchange signed messages with a real daemon; then show the journal."""
     from adapter.sim import run_demo

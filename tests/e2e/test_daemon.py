@@ -42,8 +42,12 @@ TODAY = date(2026, 11, 24)
 def token(tmp_path_factory: pytest.TempPathFactory) -> TokenInfo:
     require_softhsm()
     # A PIN no log line could contain by chance, so that finding it means it leaked.
-    return make_token(tmp_path_factory.mktemp("card"), token_label="CDGI-E2E", key_label="dc-e2e",
-                      pin="pin-" + secrets.token_hex(8))
+    return make_token(
+        tmp_path_factory.mktemp("card"),
+        token_label="CDGI-E2E",
+        key_label="dc-e2e",
+        pin="pin-" + secrets.token_hex(8),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,9 @@ def card_certificate(token: TokenInfo) -> x509.Certificate:
     )
     pem = subprocess.run(
         [sys.executable, "-c", code, token.module, token.token_label, token.key_label, token.pin],
-        env={**os.environ, **token.env}, capture_output=True, check=True,
+        env={**os.environ, **token.env},
+        capture_output=True,
+        check=True,
     ).stdout
     return x509.load_pem_x509_certificate(pem)
 
@@ -86,10 +92,15 @@ def _register(engine: Any, party_id: str, kind: str, signer: SoftwareSigner) -> 
     save_partner(
         engine,
         Partner(id=party_id, name=party_id, kind=kind, created_at=now, updated_at=now),
-        PartnerCert(partner_id=party_id, fingerprint=fingerprint(cert),
-                    subject=cert.subject.rfc4514_string(), pem=signer.cert_pem().decode(),
-                    not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                    added_at=now),
+        PartnerCert(
+            partner_id=party_id,
+            fingerprint=fingerprint(cert),
+            subject=cert.subject.rfc4514_string(),
+            pem=signer.cert_pem().decode(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            added_at=now,
+        ),
     )
 
 
@@ -97,8 +108,13 @@ def _register(engine: Any, party_id: str, kind: str, signer: SoftwareSigner) -> 
 def daemon(
     prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str, engines: Any
 ) -> Iterator[Running]:
-    settings = replace(Settings(), prefix=prefix, database_url=migrated_url, amqp_url=rabbitmq,
-                       state_dir=str(tmp_path / "run"))
+    settings = replace(
+        Settings(),
+        prefix=prefix,
+        database_url=migrated_url,
+        amqp_url=rabbitmq,
+        state_dir=str(tmp_path / "run"),
+    )
     portal_key = SoftwareSigner.generate("PORTAL test", key_name="PORTAL")
     customs_key = SoftwareSigner.generate("CUS.0800 test", key_name="CUS.0800")
     writer = engines(migrated_url)
@@ -107,16 +123,27 @@ def daemon(
     portal = SimPartner("PORTAL", portal_key, settings).connect()
     customs = SimPartner("CUS.0800", customs_key, settings).connect()
     env = {
-        **os.environ, **token.env, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": migrated_url,
-        "CDGI_AMQP_URL": rabbitmq, "CDGI_STATE_DIR": str(tmp_path / "run"),
-        "CDGI_LOG_FORMAT": "json", "CDGI_RELAY_INTERVAL_S": "0.2",
+        **os.environ,
+        **token.env,
+        "CDGI_PREFIX": prefix,
+        "CDGI_DATABASE_URL": migrated_url,
+        "CDGI_AMQP_URL": rabbitmq,
+        "CDGI_STATE_DIR": str(tmp_path / "run"),
+        "CDGI_LOG_FORMAT": "json",
+        "CDGI_RELAY_INTERVAL_S": "0.2",
     }
     log_path = tmp_path / "daemon.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
-    running = Running(proc, settings, portal, customs, log_path,
-                      engines(migrated_url, writer=False))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "adapter", "run"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = Running(
+        proc, settings, portal, customs, log_path, engines(migrated_url, writer=False)
+    )
     _wait_running(running, tmp_path / "run")
     yield running
     portal.close()
@@ -142,15 +169,26 @@ def _wait_running(r: Running, state_dir: Path, timeout: float = 30.0) -> None:
 
 def _binding(card_key: SoftwareSigner, card_no: str = "LP0000000001") -> etree._Element:
     return card_binding(
-        uscc=USCC, name="辽宁测试进出口有限公司", customs_code="2101960001", card_no=card_no,
-        role="LEGAL", certificate_der=der(card_key), valid_from=date(2026, 1, 1),
-        valid_to=date(2028, 12, 31), seals=[("SEAL-0001", "张伟")],
+        uscc=USCC,
+        name="辽宁测试进出口有限公司",
+        customs_code="2101960001",
+        card_no=card_no,
+        role="LEGAL",
+        certificate_der=der(card_key),
+        valid_from=date(2026, 1, 1),
+        valid_to=date(2028, 12, 31),
+        seals=[("SEAL-0001", "张伟")],
     )
 
 
 def _credit(rating: str = "ADVANCED", rated: date = TODAY) -> etree._Element:
-    return credit_info(uscc=USCC, customs_code="2101960001", rating=rating, rated_date=rated,
-                       records=[(rated, "AEO", "高级认证企业")])
+    return credit_info(
+        uscc=USCC,
+        customs_code="2101960001",
+        rating=rating,
+        rated_date=rated,
+        records=[(rated, "AEO", "高级认证企业")],
+    )
 
 
 def _credit_row(r: Running) -> tuple[str, str] | None:
@@ -173,8 +211,10 @@ def test_a_card_binding_and_a_credit_rating_are_processed_stored_and_receipted(
     bind_receipt = daemon.portal.receipts_for([bind_id])[bind_id]
     credit_receipt = daemon.customs.receipts_for([credit_id])[credit_id]
 
-    for receipt, ori, ori_type in ((bind_receipt, bind_id, "CDGI101"),
-                                   (credit_receipt, credit_id, "CDGI401")):
+    for receipt, ori, ori_type in (
+        (bind_receipt, bind_id, "CDGI101"),
+        (credit_receipt, credit_id, "CDGI401"),
+    ):
         assert receipt.field("ReturnStatus") == "1"
         assert receipt.field("ReturnCode") == "0000"
         assert receipt.field("OriMessageType") == ori_type
@@ -195,16 +235,28 @@ def _bad_cases(daemon: Running) -> list[tuple[str, bytes, str]]:
     """(what, bytes, expected ReturnCode) for every bad input the spine must refuse."""
     customs = daemon.customs
     stranger = SoftwareSigner.generate("not registered", key_name="CUS.0800")
-    unsigned = serialize(build_envelope(
-        message_type="CDGI401", sender_id="CUS.0800", receiver_id="DC",
-        business=_credit("DISHONEST"), send_time=contract_time(utcnow()),
-    ))
-    wrong_key = serialize(sign_envelope(build_envelope(
-        message_type="CDGI401", sender_id="CUS.0800", receiver_id="DC",
-        business=_credit("DISHONEST"), send_time=contract_time(utcnow()),
-    ), stranger))
-    tampered = customs.envelope("CDGI401", _credit("GENERAL")).replace(
-        b">GENERAL<", b">DISHONEST<")
+    unsigned = serialize(
+        build_envelope(
+            message_type="CDGI401",
+            sender_id="CUS.0800",
+            receiver_id="DC",
+            business=_credit("DISHONEST"),
+            send_time=contract_time(utcnow()),
+        )
+    )
+    wrong_key = serialize(
+        sign_envelope(
+            build_envelope(
+                message_type="CDGI401",
+                sender_id="CUS.0800",
+                receiver_id="DC",
+                business=_credit("DISHONEST"),
+                send_time=contract_time(utcnow()),
+            ),
+            stranger,
+        )
+    )
+    tampered = customs.envelope("CDGI401", _credit("GENERAL")).replace(b">GENERAL<", b">DISHONEST<")
     invalid = customs.envelope("CDGI401", _credit("EXCELLENT"))
     return [
         ("not well-formed", b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><a></cdgi:Envelope>", "0001"),
@@ -279,12 +331,24 @@ def test_sigterm_finishes_the_work_in_hand_and_exits_with_ok(daemon: Running) ->
     assert len(processed & set(ids)) + left == len(ids), "nothing lost, nothing doubled"
 
 
-def _cdgi(r: Running, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CDGI_PREFIX": r.settings.prefix,
-           "CDGI_DATABASE_URL": r.settings.database_url, "CDGI_AMQP_URL": r.settings.amqp_url,
-           **(extra or {})}
-    return subprocess.run([sys.executable, "-m", "adapter", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+def _cdgi(
+    r: Running, *args: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CDGI_PREFIX": r.settings.prefix,
+        "CDGI_DATABASE_URL": r.settings.database_url,
+        "CDGI_AMQP_URL": r.settings.amqp_url,
+        **(extra or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "adapter", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_refused_message_is_processed_by_replay_once_its_certificate_is_registered(
@@ -299,7 +363,11 @@ def test_a_refused_message_is_processed_by_replay_once_its_certificate_is_regist
     assert refused.field("ReturnCode") == "1003"
 
     dry = _cdgi(daemon, "replay", message_id, "--direction", "IN", "--dry-run")
-    assert dry.returncode == 0 and "would reprocess" in dry.stdout and "nothing was changed" in dry.stdout
+    assert (
+        dry.returncode == 0
+        and "would reprocess" in dry.stdout
+        and "nothing was changed" in dry.stdout
+    )
     cert = tmp_path / "renewed.pem"
     cert.write_bytes(new_key.cert_pem())
     added = _cdgi(daemon, "partner", "add", "CUS.0800", "--name", "CUS.0800", "--cert", str(cert))
@@ -354,16 +422,21 @@ def test_a_database_outage_pauses_the_daemon_and_loses_nothing(
     from tests.conftest import PG_ADMIN_URL
 
     name = daemon.settings.database_url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     daemon.engine.dispose()
 
     def allow(flag: bool) -> None:
         with admin.connect() as c:
             c.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(flag).lower()}'))
             if not flag:
-                c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE datname = :n"), {"n": name})
+                c.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                    ),
+                    {"n": name},
+                )
 
     try:
         allow(False)
@@ -385,16 +458,24 @@ def test_a_database_outage_pauses_the_daemon_and_loses_nothing(
 def test_a_lost_broker_connection_is_reopened_and_nothing_is_lost(daemon: Running) -> None:
     listed = subprocess.run(
         ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if listed.returncode != 0:
         pytest.skip("rabbitmqctl is not usable here")
-    pids = [line.split()[0] for line in listed.stdout.splitlines()
-            if f"cdgi-adapter {daemon.settings.prefix}" in line]
+    pids = [
+        line.split()[0]
+        for line in listed.stdout.splitlines()
+        if f"cdgi-adapter {daemon.settings.prefix}" in line
+    ]
     assert pids, "the daemon's connection is named after its prefix"
     for pid in pids:
-        subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test: broker outage"],
-                       check=True, timeout=30)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "close_connection", pid, "test: broker outage"],
+            check=True,
+            timeout=30,
+        )
     ids = [daemon.customs.send("CDGI401", _credit(rated=date(2026, 9, d))) for d in (1, 2, 3)]
     receipts = daemon.customs.receipts_for(ids, timeout=60)
     assert sorted(receipts) == sorted(ids)
@@ -405,11 +486,24 @@ def test_a_wrong_pin_stops_the_daemon_with_exit_78_and_is_never_retried(
     prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str
 ) -> None:
     wrong = "wrong-" + secrets.token_hex(6)
-    env = {**os.environ, **token.env, "CDGI_CARD_PIN": wrong, "CDGI_PREFIX": prefix,
-           "CDGI_DATABASE_URL": migrated_url, "CDGI_AMQP_URL": rabbitmq,
-           "CDGI_STATE_DIR": str(tmp_path / "run"), "CDGI_LOG_FORMAT": "json"}
-    result = subprocess.run([sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        **token.env,
+        "CDGI_CARD_PIN": wrong,
+        "CDGI_PREFIX": prefix,
+        "CDGI_DATABASE_URL": migrated_url,
+        "CDGI_AMQP_URL": rabbitmq,
+        "CDGI_STATE_DIR": str(tmp_path / "run"),
+        "CDGI_LOG_FORMAT": "json",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "adapter", "run"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 78
     assert "PIN" in result.stderr
     assert wrong not in result.stderr + result.stdout

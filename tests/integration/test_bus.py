@@ -59,7 +59,11 @@ def test_a_message_no_queue_takes_is_reported_unroutable_and_a_bound_one_is_conf
     method, props, body = ch.basic_get(f"{prefix}.partner.PORTAL", auto_ack=True)
     assert body == b"<x/>"
     assert (props.message_id, props.type, props.app_id, props.delivery_mode) == (
-        "M", "CDGI900", "cdgi-adapter", 2)
+        "M",
+        "CDGI900",
+        "cdgi-adapter",
+        2,
+    )
     assert props.content_type == "application/xml" and props.timestamp
     ch.queue_delete(f"{prefix}.partner.PORTAL")
     conn.close()

@@ -18,14 +18,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cdgi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "adapter", *args], cwd=ROOT, text=True,
-                          capture_output=True, env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "adapter", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 @pytest.fixture()
 def env(migrated_url: str, tmp_path: Path) -> dict[str, str]:
-    return {"CDGI_DATABASE_URL": migrated_url, "CDGI_STATE_DIR": str(tmp_path / "run"),
-            "CDGI_SOFTHSM_DIR": str(tmp_path / "softhsm"), "CDGI_PREFIX": "cdgi-cli-test"}
+    return {
+        "CDGI_DATABASE_URL": migrated_url,
+        "CDGI_STATE_DIR": str(tmp_path / "run"),
+        "CDGI_SOFTHSM_DIR": str(tmp_path / "softhsm"),
+        "CDGI_PREFIX": "cdgi-cli-test",
+    }
 
 
 def test_partners_are_added_listed_and_disabled_with_their_certificates(
@@ -33,29 +43,41 @@ def test_partners_are_added_listed_and_disabled_with_their_certificates(
 ) -> None:
     cert = tmp_path / "picc.pem"
     cert.write_bytes(SoftwareSigner.generate("INS.PICC").cert_pem())
-    added = cdgi("partner", "add", "INS.PICC", "--name", "中国人保财险", "--cert", str(cert),
-                 env=env)
+    added = cdgi(
+        "partner", "add", "INS.PICC", "--name", "中国人保财险", "--cert", str(cert), env=env
+    )
     assert added.returncode == 0, added.stderr
     assert "INS.PICC (INSURER, canonical) registered" in added.stdout
     # Adding the same certificate again is idempotent.
-    assert cdgi("partner", "add", "INS.PICC", "--name", "中国人保财险", "--cert", str(cert),
-                env=env).returncode == 0
+    assert (
+        cdgi(
+            "partner", "add", "INS.PICC", "--name", "中国人保财险", "--cert", str(cert), env=env
+        ).returncode
+        == 0
+    )
     assert cdgi("partner", "disable", "INS.PICC", env=env).returncode == 0
     listed = json.loads(cdgi("partner", "list", "--json", env=env).stdout)
     assert [(p["id"], p["kind"], p["enabled"], p["name"]) for p in listed] == [
-        ("INS.PICC", "INSURER", False, "中国人保财险")]
+        ("INS.PICC", "INSURER", False, "中国人保财险")
+    ]
     assert len(listed[0]["certificates"]) == 1
     assert 360 <= listed[0]["certificates"][0]["days_to_expiry"] <= 366
 
 
-@pytest.mark.parametrize("args, says", [
-    (["partner", "add", "INSURER-X", "--name", "x"], "not a party id; use PORTAL, BANK.<code>"),
-    (["partner", "add", "INS.X1", "--name", "x", "--kind", "BANK"], "is a INSURER id, not BANK"),
-    (["partner", "add", "INS.X1", "--name", "x", "--dialect", "klingon"], "unknown dialect"),
-    (["partner", "add", "INS.X1", "--name", "x", "--cert", "/nonexistent.pem"], "cannot read"),
-    (["partner", "disable", "INS.NONE"], "not registered; see `cdgi partner list`"),
-    (["why", "6F1C2B9E-3A44-4C0B-9D0E-7A51C2E4B8F1"], "no message"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["partner", "add", "INSURER-X", "--name", "x"], "not a party id; use PORTAL, BANK.<code>"),
+        (
+            ["partner", "add", "INS.X1", "--name", "x", "--kind", "BANK"],
+            "is a INSURER id, not BANK",
+        ),
+        (["partner", "add", "INS.X1", "--name", "x", "--dialect", "klingon"], "unknown dialect"),
+        (["partner", "add", "INS.X1", "--name", "x", "--cert", "/nonexistent.pem"], "cannot read"),
+        (["partner", "disable", "INS.NONE"], "not registered; see `cdgi partner list`"),
+        (["why", "6F1C2B9E-3A44-4C0B-9D0E-7A51C2E4B8F1"], "no message"),
+    ],
+)
 def test_operator_mistakes_get_one_line_that_says_how_to_fix_them(
     env: dict[str, str], args: list[str], says: str
 ) -> None:
@@ -75,7 +97,8 @@ def test_validate_prints_every_problem_with_its_line_and_path(
 ) -> None:
     sample = (ROOT / "tests/samples/CDGI401.xml").read_text(encoding="utf-8")
     broken = sample.replace("<cdgi:Rating>", "<cdgi:Rating>X").replace(
-        "<cdgi:RatedDate>", "<cdgi:RatedDate>not-a-")
+        "<cdgi:RatedDate>", "<cdgi:RatedDate>not-a-"
+    )
     path = tmp_path / "bad.xml"
     path.write_text(broken, encoding="utf-8")
     result = cdgi("validate", str(path), env=env)
@@ -88,8 +111,11 @@ def test_validate_prints_every_problem_with_its_line_and_path(
 def test_the_daemon_refuses_to_start_on_an_unmigrated_database_with_exit_78(
     tmp_path: Path,
 ) -> None:
-    env = {"CDGI_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "CDGI_CARD_PIN": "0000",
-           "CDGI_STATE_DIR": str(tmp_path / "run")}
+    env = {
+        "CDGI_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "CDGI_CARD_PIN": "0000",
+        "CDGI_STATE_DIR": str(tmp_path / "run"),
+    }
     result = cdgi("run", env=env)
     assert result.returncode == 78
     assert "run `cdgi db upgrade` first" in result.stderr

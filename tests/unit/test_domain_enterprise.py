@@ -35,7 +35,10 @@ def test_a_card_whose_validity_ends_before_it_starts_is_refused() -> None:
 
 
 def test_the_later_rating_wins_whatever_the_order_of_arrival() -> None:
-    old, new = CreditRating("GENERAL", date(2026, 1, 1)), CreditRating("DISHONEST", date(2026, 6, 1))
+    old, new = (
+        CreditRating("GENERAL", date(2026, 1, 1)),
+        CreditRating("DISHONEST", date(2026, 6, 1)),
+    )
     assert supersedes(new, old) and not supersedes(old, new) and supersedes(old, None)
 
 
@@ -46,9 +49,17 @@ def test_only_general_or_advanced_credit_allows_a_quota() -> None:
     assert not quota_eligible(None)
 
 
-@pytest.mark.parametrize("party, kind", [
-    ("PORTAL", "PORTAL"), ("BANK.BOC", "BANK"), ("INS.PICC", "INSURER"), ("CUS.0800", "CUSTOMS"),
-    ("CUS.80", None), ("ins.picc", None), ("DC", None),
-])
+@pytest.mark.parametrize(
+    "party, kind",
+    [
+        ("PORTAL", "PORTAL"),
+        ("BANK.BOC", "BANK"),
+        ("INS.PICC", "INSURER"),
+        ("CUS.0800", "CUSTOMS"),
+        ("CUS.80", None),
+        ("ins.picc", None),
+        ("DC", None),
+    ],
+)
 def test_party_ids_are_recognised_by_their_pattern(party: str, kind: str | None) -> None:
     assert kind_of(party) == kind

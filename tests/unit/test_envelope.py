@@ -10,8 +10,8 @@ from adapter.envelope import (
     business_element,
     canonical_digest,
     contract_time,
-    leaf,
     element,
+    leaf,
     parse,
     read_head,
     serialize,
@@ -23,11 +23,16 @@ LIMITS = {"max_bytes": 4096, "max_depth": 8}
 
 
 def _envelope() -> bytes:
-    return serialize(build_envelope(
-        message_type="CDGI401", sender_id="CUS.0800", receiver_id="DC",
-        business=element("CreditInfo", leaf("USCC", "X"), attrs={"Id": "D1"}),
-        send_time="2026-11-24T10:15:00+08:00", message_id="6F1C2B9E-3A44-4C0B-9D0E-7A51C2E4B8F1",
-    ))
+    return serialize(
+        build_envelope(
+            message_type="CDGI401",
+            sender_id="CUS.0800",
+            receiver_id="DC",
+            business=element("CreditInfo", leaf("USCC", "X"), attrs={"Id": "D1"}),
+            send_time="2026-11-24T10:15:00+08:00",
+            message_id="6F1C2B9E-3A44-4C0B-9D0E-7A51C2E4B8F1",
+        )
+    )
 
 
 def test_a_plain_envelope_parses_and_its_head_reads_back() -> None:
@@ -38,18 +43,26 @@ def test_a_plain_envelope_parses_and_its_head_reads_back() -> None:
     assert business_element(root).get("Id") == "D1"
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"<a><b></a>", "not well-formed"),
-    (b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', "DTD"),
-    (b'<!DOCTYPE a SYSTEM "http://example.invalid/a.dtd"><a/>', "DTD|network entity"),
-    (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
-     b"<lolz>&lol2;</lolz>", "DTD"),
-    (b"<a><?php evil()?></a>", "processing instructions"),
-    (b"<?pi x?><a/>", "processing instructions"),
-    (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></a>',
-     "XInclude"),
-    ('<?xml version="1.0" encoding="GBK"?><a>中</a>'.encode("gbk"), "encoding GBK"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"<a><b></a>", "not well-formed"),
+        (b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', "DTD"),
+        (b'<!DOCTYPE a SYSTEM "http://example.invalid/a.dtd"><a/>', "DTD|network entity"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            b"<lolz>&lol2;</lolz>",
+            "DTD",
+        ),
+        (b"<a><?php evil()?></a>", "processing instructions"),
+        (b"<?pi x?><a/>", "processing instructions"),
+        (
+            b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></a>',
+            "XInclude",
+        ),
+        ('<?xml version="1.0" encoding="GBK"?><a>中</a>'.encode("gbk"), "encoding GBK"),
+    ],
+)
 def test_forbidden_constructs_are_refused_as_not_well_formed(data: bytes, words: str) -> None:
     with pytest.raises(NotWellFormed, match=words) as caught:
         parse(data, **LIMITS)
@@ -68,18 +81,27 @@ def test_too_many_bytes_and_too_deep_nesting_are_refused_with_0004() -> None:
 def test_the_digest_ignores_signatures_and_serialisation_but_not_content() -> None:
     base = parse(_envelope(), **LIMITS)
     pretty = parse(_envelope().replace(b"<cdgi:Head>", b"<cdgi:Head >"), **LIMITS)
-    signed = parse(_envelope().replace(
-        b"</cdgi:Envelope>",
-        b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></cdgi:Envelope>'),
-        **LIMITS)
+    signed = parse(
+        _envelope().replace(
+            b"</cdgi:Envelope>",
+            b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></cdgi:Envelope>',
+        ),
+        **LIMITS,
+    )
     changed = parse(_envelope().replace(b">X<", b">Y<"), **LIMITS)
     assert canonical_digest(base) == canonical_digest(pretty) == canonical_digest(signed)
     assert canonical_digest(base) != canonical_digest(changed)
 
 
 def test_a_receipt_for_an_unreadable_message_says_unknown() -> None:
-    receipt = build_receipt(ori_message_id=None, ori_message_type=None, status=-1, code="0001",
-                            info="not well-formed", time=contract_time(utcnow()))
+    receipt = build_receipt(
+        ori_message_id=None,
+        ori_message_type=None,
+        status=-1,
+        code="0001",
+        info="not well-formed",
+        time=contract_time(utcnow()),
+    )
     values = {child.tag.split("}")[1]: child.text for child in receipt}
     assert values["OriMessageId"] == values["OriMessageType"] == "Unknown"
     assert values["ReturnStatus"] == "-1" and values["ReturnCode"] == "0001"
@@ -89,4 +111,5 @@ def test_contract_time_is_china_time_with_an_offset() -> None:
     from datetime import UTC, datetime
 
     assert contract_time(datetime(2026, 11, 24, 2, 15, tzinfo=UTC)) == (
-        "2026-11-24T10:15:00.000+08:00")
+        "2026-11-24T10:15:00.000+08:00"
+    )
