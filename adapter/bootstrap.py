@@ -9,7 +9,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from datetime import date, datetime
+
 from adapter.bus import Bus
+from adapter.expiry import Expiry
+from adapter.envelope import contract_zone
 from adapter.errors import ConfigurationError
 from adapter.pipeline import Pipeline
 from adapter.registry import Registry
@@ -61,6 +65,7 @@ class App:
     pipeline: Pipeline
     bus: Bus
     owner: str = field(default="")
+    expiry: Expiry | None = None
 
 
 def bootstrap(settings: Settings, *, signer: Signer | None = None) -> App:
@@ -71,4 +76,10 @@ def bootstrap(settings: Settings, *, signer: Signer | None = None) -> App:
     registry = Registry(engine_for(settings, writer=False))
     signer = signer or open_signer(settings)
     pipeline = Pipeline(settings, registry, signer, owner=owner)
-    return App(settings, engine, registry, signer, pipeline, Bus(settings), owner)
+    expiry = Expiry(pipeline, today=lambda: business_today(settings))
+    return App(settings, engine, registry, signer, pipeline, Bus(settings), owner, expiry)
+
+
+def business_today(settings: Settings) -> date:
+    """Today in the contract's time zone (China time by default)."""
+    return datetime.now(contract_zone(settings.timezone_offset)).date()

@@ -49,6 +49,7 @@ class Daemon:
         self.detail = ""
         self.counts = {"batches": 0, "messages": 0, "published": 0, "unroutable": 0}
         self._last_sweep = 0.0
+        self._last_expiry = float("-inf")
         self._status_path = (
             Path(app.settings.state_dir) / f"{app.settings.prefix}-{os.getpid()}.json"
         )
@@ -130,6 +131,7 @@ class Daemon:
                 if batch:
                     self._handle(batch)
                 self._sweep()
+                self._expire()
                 self._write_status()
                 down_since, delay = None, s.retry_initial_s
             except BrokerUnavailable as e:
@@ -220,6 +222,20 @@ class Daemon:
             return
         self._last_sweep = now
         self._publish(None)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        expiry = self.app.expiry
+        if expiry is None or now - self._last_expiry < self.app.settings.expiry_interval_s:
+            return
+        self._last_expiry = now
+        try:
+            ids = expiry.sweep(self.app.engine)
+        except TransientError as e:
+            log.warning("expiry check postponed", reason=e.message)
+            self._last_expiry = float("-inf")
+            return
+        self._publish(ids)
 
     # -- what operators see --------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:

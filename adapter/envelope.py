@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from lxml import etree
 
@@ -138,6 +138,11 @@ def fields(element: etree._Element, name: str) -> list[etree._Element]:
     return element.findall(q(name))
 
 
+def texts(element: etree._Element, name: str) -> list[str]:
+    """The stripped texts of every child ``name`` (repeated simple fields)."""
+    return [(n.text or "").strip() for n in element.findall(q(name))]
+
+
 def canonical_digest(root: etree._Element) -> str:
     """SHA-256 of the exclusive C14N of the envelope, signatures left out (CONTRACT §5)."""
     copy = etree.fromstring(etree.tostring(root))
@@ -163,15 +168,16 @@ def new_element_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex[:16].upper()
 
 
-def contract_time(moment: datetime, offset: str = "+08:00") -> str:
-    """``xs:dateTime`` with milliseconds in China time (or the configured offset)."""
+def contract_zone(offset: str = "+08:00") -> timezone:
+    """The contract's time zone from an offset such as ``+08:00`` (China time)."""
     sign = 1 if offset[0] == "+" else -1
     hours, minutes = (int(part) for part in offset[1:].split(":"))
-    from datetime import timedelta, timezone
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
-    tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    local = moment.astimezone(tz)
-    return local.isoformat(timespec="milliseconds")
+
+def contract_time(moment: datetime, offset: str = "+08:00") -> str:
+    """``xs:dateTime`` with milliseconds in China time (or the configured offset)."""
+    return moment.astimezone(contract_zone(offset)).isoformat(timespec="milliseconds")
 
 
 def element(

@@ -16,9 +16,10 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 import structlog
 from lxml import etree
 
@@ -31,6 +32,7 @@ from adapter.envelope import (
     business_element,
     canonical_digest,
     contract_time,
+    contract_zone,
     new_message_id,
     parse,
     q,
@@ -49,10 +51,11 @@ from adapter.errors import (
     TransientError,
     UnknownMessageType,
 )
-from adapter.handlers import HANDLERS, Context, Outgoing, Result
+from adapter.handlers import Context, Outgoing, Result, load
 from adapter.registry import PartnerInfo, Registry
 from adapter.settings import Settings
-from card import Signer, sign_envelope, verify_envelope
+from adapter.registry import fingerprint
+from card import Signer, sign_envelope, verify_document, verify_envelope
 from store.db import UnitOfWork, as_store_error, is_conflict, utcnow
 from store.models import Inbox, Journal
 from store.repo import Repo
@@ -133,6 +136,7 @@ class Pipeline:
         self.owner = owner
         self.clock = clock
         self.lease_s = lease_s
+        self.handlers = load()
 
     # -- batches -------------------------------------------------------------------------
     def process_batch(self, engine: Any, deliveries: Sequence[Delivery]) -> BatchResult:
@@ -299,7 +303,7 @@ class Pipeline:
         receipt_id = None
         if head.message_type != RECEIPT:
             receipt_id = self._send_receipt(
-                repo, trace, trace.sender.id, result.status, "0000", result.info
+                repo, trace, trace.sender.id, result.status, result.code, result.info
             )
             ids.append(receipt_id)
         repo.add_inbox(
@@ -322,6 +326,23 @@ class Pipeline:
             return []
         again = repo.resend(seen.receipt_outbox_id, self.owner, self.lease_s)
         return [again.id] if again is not None and again.id is not None else []
+
+    def _business_day(self, head: Head) -> date:
+        """The day the sender signed on, in the contract's time zone (rules judge by it)."""
+        zone = contract_zone(self.settings.timezone_offset)
+        try:
+            sent = datetime.fromisoformat((head.send_time or "").replace("Z", "+00:00"))
+        except ValueError:
+            return self.clock().astimezone(zone).date()
+        return sent.astimezone(zone).date()
+
+    @staticmethod
+    def _verify_document(
+        element: etree._Element, cards: list[tuple[str, str]], now: datetime
+    ) -> str:
+        """Verify a document signature against the enterprise's cards; the signer's fingerprint."""
+        certs = [x509.load_pem_x509_certificate(pem_text.encode()) for _, pem_text in cards]
+        return fingerprint(verify_document(element, certs, at=now).certificate)
 
     # -- the refused path ----------------------------------------------------------------
     def _refuse(self, repo: Repo, trace: _Trace, error: PermanentError) -> list[int]:
@@ -407,6 +428,10 @@ class Pipeline:
             uscc=None,
         )
 
+    def send(self, repo: Repo, out: Outgoing, *, correlation_id: str | None = None) -> int:
+        """Sign ``out`` into a new envelope and queue it in this unit of work; its outbox id."""
+        return self._send(repo, out, correlation_id=correlation_id, uscc=out.uscc)
+
     def _send(
         self, repo: Repo, out: Outgoing, *, correlation_id: str | None, uscc: str | None
     ) -> int:
@@ -458,12 +483,5 @@ class Pipeline:
 
 def utcnow_plus(seconds: float) -> datetime:
     """A lease end ``seconds`` from now."""
-    from datetime import timedelta
-
     return utcnow() + timedelta(seconds=seconds)
 
-
-def summarize(root: etree._Element) -> str:
-    """A one-line description of a message for logs."""
-    head = read_head(root)
-    return f"{head.message_type} {head.message_id} {head.sender_id}->{head.receiver_id}"

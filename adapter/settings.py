@@ -60,6 +60,7 @@ class Settings:
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
     relay_interval_s: float = 2.0
+    expiry_interval_s: float = 60.0
     receipt_timeout_s: float = 3600.0
     log_format: str = "auto"
     log_level: str = "INFO"

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from decimal import Decimal
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
 def _ts(*, index: bool = False, nullable: bool = False) -> Column:  # type: ignore[type-arg]
     return Column(DateTime(timezone=True), index=index, nullable=nullable)
+
+
+def _money(*, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(Numeric(18, 2), nullable=nullable)
+
+
+def _rate() -> Column:  # type: ignore[type-arg]
+    return Column(Numeric(12, 6), nullable=True)
 
 
 class Partner(SQLModel, table=True):
@@ -159,6 +169,7 @@ class BoundCard(SQLModel, table=True):
     valid_from: date
     valid_to: date
     revoked: bool = False
+    permissions: str = Field(default="", max_length=200)  # comma-separated, granted by CDGI103
     message_id: str = Field(max_length=64)
     updated_at: datetime = Field(sa_column=_ts())
 
@@ -187,3 +198,174 @@ class Credit(SQLModel, table=True):
     records: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     message_id: str = Field(max_length=64)
     updated_at: datetime = Field(sa_column=_ts())
+
+
+class Agreement(SQLModel, table=True):
+    """A tripartite agreement (enterprise, bank, customs) forwarded to the bank (CDGI105)."""
+
+    __tablename__ = "agreement"
+
+    agreement_no: str = Field(primary_key=True, max_length=50)
+    uscc: str = Field(index=True, max_length=18)
+    bank_code: str = Field(max_length=16)
+    customs_district: str = Field(max_length=4)
+    status: str = Field(max_length=16)
+    effective_date: date | None = None
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Authorization(SQLModel, table=True):
+    """An authorization letter to an insurer (CDGI107)."""
+
+    __tablename__ = "authorization"
+
+    auth_no: str = Field(primary_key=True, max_length=50)
+    uscc: str = Field(index=True, max_length=18)
+    insurer_code: str = Field(max_length=16)
+    scopes: str = Field(max_length=200)  # comma-separated
+    valid_to: date
+    status: str = Field(max_length=16)
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Quota(SQLModel, table=True):
+    """A guarantee-insurance quota (额度) applied for through the portal (CDGI109)."""
+
+    __tablename__ = "quota"
+    __table_args__ = (Index("ix_quota_status_valid_to", "status", "valid_to"),)
+
+    quota_no: str = Field(primary_key=True, max_length=50)
+    uscc: str = Field(index=True, max_length=18)
+    insurer_code: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    applied_amount: Decimal = Field(sa_column=_money())
+    term_start: date
+    term_end: date
+    prev_quota_no: str | None = Field(default=None, max_length=50)
+    contact_name: str | None = Field(default=None, max_length=100)
+    contact_phone: str | None = Field(default=None, max_length=30)
+    approved_amount: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    rate: Decimal | None = Field(default=None, sa_column=_rate())
+    valid_from: date | None = None
+    valid_to: date | None = None
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Increase(SQLModel, table=True):
+    """An increase of an approved quota (额度追加, CDGI111)."""
+
+    __tablename__ = "increase"
+
+    increase_no: str = Field(primary_key=True, max_length=50)
+    quota_no: str = Field(index=True, max_length=50)
+    amount: Decimal = Field(sa_column=_money())
+    status: str = Field(max_length=16)
+    approved_amount: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Policy(SQLModel, table=True):
+    """An insurance application and, once issued, the electronic policy (CDGI113/305/403)."""
+
+    __tablename__ = "policy"
+    __table_args__ = (Index("ix_policy_status_term_end", "status", "term_end"),)
+
+    apply_no: str = Field(primary_key=True, max_length=50)
+    policy_no: str | None = Field(default=None, unique=True, max_length=50)
+    quota_no: str = Field(index=True, max_length=50)
+    uscc: str = Field(index=True, max_length=18)
+    insurer_code: str = Field(max_length=16)
+    insured_amount: Decimal = Field(sa_column=_money())
+    term_start: date
+    term_end: date
+    insured_customs: str = Field(max_length=200)  # comma-separated districts, first = registration
+    coverage: str = Field(max_length=200)  # comma-separated
+    invoice: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    status: str = Field(max_length=16)
+    premium: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    rate: Decimal | None = Field(default=None, sa_column=_rate())
+    epolicy_file_name: str | None = Field(default=None, max_length=255)
+    epolicy_media_type: str | None = Field(default=None, max_length=64)
+    epolicy_sha256: str | None = Field(default=None, max_length=64)
+    epolicy_content: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
+    guarantee_record_no: str | None = Field(default=None, unique=True, max_length=50)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class LedgerEntry(SQLModel, table=True):
+    """A customs deduction or restoration against a recorded policy's guarantee."""
+
+    __tablename__ = "ledger_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    guarantee_record_no: str = Field(index=True, max_length=50)
+    policy_no: str = Field(max_length=50)
+    entry_id: str = Field(index=True, max_length=18)
+    kind: str = Field(max_length=8)  # DEDUCT / RESTORE
+    amount: Decimal = Field(sa_column=_money())
+    declaration_type: str | None = Field(default=None, max_length=4)
+    customs_district: str | None = Field(default=None, max_length=4)
+    tax_items: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON
+    at: datetime = Field(sa_column=_ts())
+    due_date: date | None = None
+    available_after: Decimal = Field(sa_column=_money())
+    discrepancy: str | None = Field(default=None, max_length=4)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class Claim(SQLModel, table=True):
+    """A customs claim against a policy and its settlement (CDGI409/307)."""
+
+    __tablename__ = "claim"
+
+    claim_no: str = Field(primary_key=True, max_length=50)
+    policy_no: str = Field(index=True, max_length=50)
+    guarantee_record_no: str = Field(max_length=50)
+    uscc: str = Field(index=True, max_length=18)
+    insurer_code: str = Field(max_length=16)
+    cause: str = Field(max_length=16)
+    entries: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    total: Decimal = Field(sa_column=_money())
+    notice_date: date
+    status: str = Field(max_length=16)
+    paid_amount: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    paid_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class Progress(SQLModel, table=True):
+    """Every status an enterprise's agreement, authorization, quota, increase, policy or claim
+    took, in order: the user guide's progress view (``cdgi show``) and the CDGI505 notices."""
+
+    __tablename__ = "progress"
+    __table_args__ = (Index("ix_progress_subject", "subject", "subject_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uscc: str = Field(index=True, max_length=18)
+    subject: str = Field(max_length=16)
+    subject_no: str = Field(max_length=50)
+    status: str = Field(max_length=24)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_id: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(sa_column=_ts())

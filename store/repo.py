@@ -10,7 +10,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlmodel import SQLModel
+
+T = TypeVar("T", bound=SQLModel)
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
@@ -18,15 +23,23 @@ from sqlmodel import Session, col, select
 
 from store.db import translating, utcnow
 from store.models import (
+    Agreement,
+    Authorization,
     BoundCard,
+    Claim,
     Credit,
     Enterprise,
     Inbox,
+    Increase,
     Journal,
     JournalEvent,
+    LedgerEntry,
     Outbox,
     Partner,
     PartnerCert,
+    Policy,
+    Progress,
+    Quota,
     Seal,
 )
 
@@ -190,6 +203,107 @@ class Repo:
         row.message_id, row.updated_at = message_id, utcnow()
         self.session.add(row)
         return row
+
+
+    # -- generic -------------------------------------------------------------------------
+    def get(self, model: type[T], key: Any) -> T | None:
+        """A row by primary key."""
+        return self.session.get(model, key)
+
+    def add(self, row: SQLModel) -> None:
+        """Insert or update a row in this unit of work."""
+        self.session.add(row)
+        self.session.flush()
+
+    # -- business queries ------------------------------------------------------------------
+    def agreement_effective(self, uscc: str) -> bool:
+        """Whether the enterprise has an EFFECTIVE tripartite agreement."""
+        return self.session.exec(
+            select(Agreement.agreement_no).where(
+                Agreement.uscc == uscc, Agreement.status == "EFFECTIVE"
+            )
+        ).first() is not None
+
+    def authorizations(self, uscc: str, insurer_code: str) -> Sequence[Authorization]:
+        """The enterprise's authorizations to an insurer, newest first."""
+        return self.session.exec(
+            select(Authorization)
+            .where(Authorization.uscc == uscc, Authorization.insurer_code == insurer_code)
+            .order_by(col(Authorization.valid_to).desc())
+        ).all()
+
+    def quotas_of(self, uscc: str) -> Sequence[Quota]:
+        """Every quota of an enterprise."""
+        return self.session.exec(select(Quota).where(Quota.uscc == uscc)).all()
+
+    def increases_of(self, quota_no: str) -> Sequence[Increase]:
+        """Every increase of a quota."""
+        return self.session.exec(select(Increase).where(Increase.quota_no == quota_no)).all()
+
+    def live_insured(self, quota_no: str) -> Decimal:
+        """The insured amounts of a quota's live policies."""
+        rows = self.session.exec(
+            select(Policy.insured_amount).where(
+                Policy.quota_no == quota_no,
+                col(Policy.status).in_(("SUBMITTED", "ISSUED", "RECORDED")),
+            )
+        ).all()
+        return sum((Decimal(r) for r in rows), Decimal(0))
+
+    def policy_by_no(self, policy_no: str) -> Policy | None:
+        """A policy by its PolicyNo."""
+        return self.session.exec(select(Policy).where(Policy.policy_no == policy_no)).first()
+
+    def policy_by_record(self, guarantee_record_no: str) -> Policy | None:
+        """A policy by the customs GuaranteeRecordNo."""
+        return self.session.exec(
+            select(Policy).where(Policy.guarantee_record_no == guarantee_record_no)
+        ).first()
+
+    def ledger(self, guarantee_record_no: str) -> Sequence[LedgerEntry]:
+        """A guarantee's ledger lines, oldest first."""
+        return self.session.exec(
+            select(LedgerEntry)
+            .where(LedgerEntry.guarantee_record_no == guarantee_record_no)
+            .order_by(col(LedgerEntry.id))
+        ).all()
+
+    def claims_of(self, uscc: str) -> Sequence[Claim]:
+        """Every claim on an enterprise's policies."""
+        return self.session.exec(
+            select(Claim).where(Claim.uscc == uscc).order_by(col(Claim.created_at))
+        ).all()
+
+    def progress(self, uscc: str, subject: str, subject_no: str, status: str,
+                 reason: str | None, message_id: str | None, at: datetime) -> None:
+        """Record a status an enterprise's subject took."""
+        self.session.add(Progress(uscc=uscc, subject=subject, subject_no=subject_no,
+                                  status=status, reason=reason, message_id=message_id, at=at))
+
+    def transition(self, model: type[SQLModel], key_column: Any, key: str, expected: str,
+                   new: str, at: datetime) -> bool:
+        """``UPDATE … SET status=new WHERE key AND status=expected``: True if this call won.
+
+        Used where two processes could race to apply the same transition (expiry).
+        """
+        result = self.session.execute(
+            update(model).where(key_column == key, model.status == expected)  # type: ignore[attr-defined]
+            .values(status=new, updated_at=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@translating
+def expiry_candidates(engine: Engine, on: date) -> tuple[list[str], list[str]]:
+    """Quota numbers APPROVED past ValidTo and policy numbers RECORDED past TermEnd."""
+    with Session(engine) as session:
+        quotas = session.exec(
+            select(Quota.quota_no).where(Quota.status == "APPROVED", col(Quota.valid_to) < on)
+        ).all()
+        policies = session.exec(
+            select(Policy.apply_no).where(Policy.status == "RECORDED", col(Policy.term_end) < on)
+        ).all()
+    return list(quotas), list(policies)
 
 
 # -- partners -----------------------------------------------------------------------------

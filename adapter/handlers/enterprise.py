@@ -1,76 +1,21 @@
-"""Handlers: one verb per inbound message type, in an explicit registry.
-
-A handler reads the verified business element, asks the domain what the message means,
-writes the state through the repository and returns what to answer and what to send on. It
-raises a ``PermanentError`` to refuse; everything it wrote is then rolled back.
-"""
+"""Enterprise identity: card bindings (CDGI101), operator grants (CDGI103), credit (CDGI401),
+and the partners' own receipts (CDGI900)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from cryptography import x509
-from lxml import etree
 
 from adapter.domain import enterprise as rules
 from adapter.envelope import field as text
-from adapter.envelope import fields
+from adapter.envelope import fields, texts
 from adapter.errors import SchemaInvalid
-from adapter.registry import PartnerInfo, fingerprint, pem
+from adapter.handlers import Context, Result, handles
+from adapter.registry import fingerprint, pem
 from store.models import BoundCard, Seal
-from store.repo import Repo
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A message to send: its business element and where it goes."""
-
-    receiver_id: str
-    message_type: str
-    business: etree._Element
-    uscc: str | None = None
-
-
-@dataclass
-class Result:
-    """What a handler decided: the receipt's status and text, and messages to send on."""
-
-    status: int = 1
-    info: str = "accepted and processed"
-    uscc: str | None = None
-    outgoing: list[Outgoing] = field(default_factory=list)
-    journal_status: str | None = None
-
-
-@dataclass(frozen=True)
-class Context:
-    """Everything a handler may use for one message."""
-
-    repo: Repo
-    sender: PartnerInfo
-    message_id: str
-    message_type: str
-    correlation_id: str | None
-    business: etree._Element
-    now: datetime
-
-
-Handler = Callable[[Context], Result]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(message_type: str) -> Callable[[Handler], Handler]:
-    """Register a handler for ``message_type``."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[message_type] = fn
-        return fn
-
-    return register
 
 
 def _date(value: str | None, name: str) -> date:
@@ -100,6 +45,7 @@ def bind_card(ctx: Context) -> Result:
     )
     existing = ctx.repo.card(card_no)
     rules.check_binding(binding, existing.uscc if existing else None)
+    permissions = existing.permissions if existing is not None else ""
     ctx.repo.save_enterprise(uscc, text(el, "EnterpriseName") or "", text(el, "CustomsCode") or "")
     seals = [
         Seal(
@@ -128,6 +74,31 @@ def bind_card(ctx: Context) -> Result:
     )
     verb = "revoked" if binding.revoked else "bound"
     return Result(info=f"card {card_no} ({binding.role}) {verb} for {uscc}", uscc=uscc)
+
+
+@handles("CDGI103")
+def grant_operator(ctx: Context) -> Result:
+    """The legal-person card grants (or revokes) an operator card's permissions."""
+    el = ctx.business
+    uscc, operator = text(el, "USCC") or "", text(el, "OperatorCardNo") or ""
+    ctx.signing_card(uscc, "LEGAL")
+    target = ctx.repo.card(operator)
+    rules.check_grant_target(
+        rules.Card(target.card_no, target.uscc, target.role, target.valid_from, target.valid_to,
+                   target.revoked) if target is not None else None,
+        uscc, operator,
+    )
+    assert target is not None
+    asked = set(texts(el, "Permission"))
+    held = {p for p in target.permissions.split(",") if p}
+    revoke = (text(el, "Revoke") or "false") in ("true", "1")
+    held = held - asked if revoke else held | asked
+    target.permissions = ",".join(sorted(held))
+    target.updated_at = ctx.now
+    ctx.repo.add(target)
+    verb = "revoked from" if revoke else "granted to"
+    return Result(info=f"{', '.join(sorted(asked))} {verb} operator card {operator}; now holds "
+                  f"{target.permissions or 'nothing'}", uscc=uscc)
 
 
 @handles("CDGI401")
