@@ -273,30 +273,33 @@ class Pipeline:
 
         business = business_element(signed)
         assert business is not None  # the schema guarantees it
-        handler = HANDLERS.get(spec.type)
+        handler = self.handlers.get(spec.type)
         if handler is None:
-            raise UnknownMessageType(f"{spec.type} is not handled by this adapter yet")
+            raise UnknownMessageType(f"{spec.type} is not handled by this adapter")
         ctx = Context(
             repo=repo,
+            registry=self.registry,
             sender=sender,
             message_id=message_id,
             message_type=spec.type,
             correlation_id=head.correlation_id,
             business=business,
             now=now,
+            on=self._business_day(head),
+            party_id=s.party_id,
+            verify_document=lambda el, cards: self._verify_document(el, cards, now),
         )
         with repo.session.begin_nested():
             result = handler(ctx)
         trace.stages.append(f"handled: {result.info}")
-        return self._record(repo, trace, result), result.journal_status or (
-            "FORWARDED" if result.status == 2 else "PROCESSED"
-        )
+        return self._record(repo, trace, result), _journal_status(result)
 
     def _record(self, repo: Repo, trace: _Trace, result: Result) -> list[int]:
         head = trace.head
         assert head is not None and trace.sender is not None
-        status = result.journal_status or ("FORWARDED" if result.status == 2 else "PROCESSED")
-        row = self._journal_in(repo, trace, status, None, result.info, uscc=result.uscc)
+        status = _journal_status(result)
+        warning = result.code if result.code != "0000" else None
+        row = self._journal_in(repo, trace, status, warning, result.info, uscc=result.uscc)
         ids: list[int] = []
         for out in result.outgoing:
             ids.append(self._send(repo, out, correlation_id=head.message_id, uscc=result.uscc))
@@ -479,6 +482,11 @@ class Pipeline:
         )
         assert outbox.id is not None
         return outbox.id
+
+
+def _journal_status(result: Result) -> str:
+    """How an accepted message is shown in the journal."""
+    return result.journal_status or ("FORWARDED" if result.status == 2 else "PROCESSED")
 
 
 def utcnow_plus(seconds: float) -> datetime:

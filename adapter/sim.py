@@ -7,7 +7,6 @@ and reads what the adapter sends it from its own queue bound on ``<prefix>.out``
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
@@ -37,7 +36,8 @@ from adapter.envelope import (
 )
 from adapter.envelope import field as text
 from adapter.settings import Settings
-from card import SoftwareSigner, sign_envelope
+from adapter import documents
+from card import SoftwareSigner, sign_document, sign_envelope
 
 
 @dataclass
@@ -175,71 +175,44 @@ class SimPartner:
         self._ch.queue_purge(self.queue)
 
 
-# -- business elements the simulated partners send ---------------------------------------
-def card_binding(
-    *,
-    uscc: str,
-    name: str,
-    customs_code: str,
-    card_no: str,
-    role: str,
-    certificate_der: bytes,
-    valid_from: date,
-    valid_to: date,
-    seals: Iterable[tuple[str, str]] = (),
-    revoked: bool | None = None,
-) -> etree._Element:
-    """A CDGI101 ``CardBinding``."""
-    children = [
-        leaf("USCC", uscc),
-        leaf("EnterpriseName", name),
-        leaf("CustomsCode", customs_code),
-        leaf("CardNo", card_no),
-        leaf("CardRole", role),
-        leaf("Certificate", base64.b64encode(certificate_der).decode()),
-        leaf("ValidFrom", valid_from.isoformat()),
-        leaf("ValidTo", valid_to.isoformat()),
-    ]
-    for seal_id, holder in seals:
-        children.append(
-            element(
-                "Seal",
-                leaf("SealId", seal_id),
-                leaf("HolderName", holder),
-                leaf("ValidFrom", valid_from.isoformat()),
-                leaf("ValidTo", valid_to.isoformat()),
-            )
-        )
-    if revoked is not None:
-        children.append(leaf("Revoked", "true" if revoked else "false"))
-    return element("CardBinding", *children, attrs={"Id": new_element_id("D")})
+# -- an enterprise and its IC cards ------------------------------------------------------
+@dataclass
+class SimEnterprise:
+    """An importer with its IC cards (software keys here) and the seals made for each holder."""
 
+    uscc: str
+    name: str
+    customs_code: str
+    cards: dict[str, tuple[str, SoftwareSigner, str]] = field(default_factory=dict)
+    # card_no -> (role, key, seal id)
 
-def credit_info(
-    *,
-    uscc: str,
-    customs_code: str,
-    rating: str,
-    rated_date: date,
-    records: Iterable[tuple[date, str, str]] = (),
-) -> etree._Element:
-    """A CDGI401 ``CreditInfo``."""
-    children = [
-        leaf("USCC", uscc),
-        leaf("CustomsCode", customs_code),
-        leaf("Rating", rating),
-        leaf("RatedDate", rated_date.isoformat()),
-    ]
-    for when, kind, description in records:
-        children.append(
-            element(
-                "Record",
-                leaf("Date", when.isoformat()),
-                leaf("Kind", kind),
-                leaf("Description", description),
-            )
+    def add_card(self, card_no: str, role: str, holder: str) -> SimEnterprise:
+        """Make a card (and a seal for its holder)."""
+        key = SoftwareSigner.generate(f"{self.name} {card_no}", key_name=card_no)
+        self.cards[card_no] = (role, key, f"SEAL-{card_no}")
+        self._holders = {**getattr(self, "_holders", {}), card_no: holder}
+        return self
+
+    def binding(self, card_no: str, *, valid_from: date, valid_to: date,
+                revoked: bool | None = None) -> etree._Element:
+        """The portal's CDGI101 for one of the cards, with its holder's seal."""
+        role, key, seal_id = self.cards[card_no]
+        holder = self._holders[card_no]
+        return documents.card_binding(
+            uscc=self.uscc, enterprise_name=self.name, customs_code=self.customs_code,
+            card_no=card_no, card_role=role, certificate=der(key), valid_from=valid_from,
+            valid_to=valid_to, revoked=revoked,
+            seals=[documents.Seal(seal_id=seal_id, holder_name=holder, valid_from=valid_from,
+                                  valid_to=valid_to)],
         )
-    return element("CreditInfo", *children, attrs={"Id": new_element_id("D")})
+
+    def seal(self, card_no: str) -> str:
+        """The seal id made for a card's holder."""
+        return self.cards[card_no][2]
+
+    def sign(self, element: etree._Element, card_no: str) -> etree._Element:
+        """The document signed by one of the enterprise's cards."""
+        return sign_document(element, self.cards[card_no][1])
 
 
 # -- partner keys on disk (demo) -----------------------------------------------------------
@@ -421,25 +394,27 @@ def _demo_exchange(
     today = date.today()
     console.print("[bold]5. the exchange[/bold]")
     sent: list[tuple[SimPartner, str, str]] = []
-    binding = card_binding(
+    first, last = today.replace(month=1, day=1), today.replace(year=today.year + 2)
+    binding = documents.card_binding(
         uscc=uscc,
-        name="辽宁示范进出口有限公司",
+        enterprise_name="辽宁示范进出口有限公司",
         customs_code="2101960001",
         card_no="LP0000000001",
-        role="LEGAL",
-        certificate_der=der(legal),
-        valid_from=today.replace(month=1, day=1),
-        valid_to=today.replace(year=today.year + 2),
-        seals=[("SEAL-0001", "张伟")],
+        card_role="LEGAL",
+        certificate=der(legal),
+        valid_from=first,
+        valid_to=last,
+        seals=[documents.Seal(seal_id="SEAL-0001", holder_name="张伟", valid_from=first,
+                              valid_to=last)],
     )
     mid = portal.send("CDGI101", binding)
     sent.append((portal, mid, "portal binds the enterprise's legal-person card"))
-    credit = credit_info(
+    credit = documents.credit_info(
         uscc=uscc,
         customs_code="2101960001",
         rating="ADVANCED",
         rated_date=today,
-        records=[(today, "AEO", "高级认证企业")],
+        records=[documents.CreditRecord(date=today, kind="AEO", description="高级认证企业")],
     )
     credit_bytes = customs.envelope("CDGI401", credit)
     customs.send_raw(credit_bytes)
@@ -453,7 +428,7 @@ def _demo_exchange(
             message_type="CDGI401",
             sender_id="CUS.0800",
             receiver_id=settings.party_id,
-            business=credit_info(
+            business=documents.credit_info(
                 uscc=uscc, customs_code="2101960001", rating="DISHONEST", rated_date=today
             ),
             send_time=contract_time(datetime.now(UTC)),

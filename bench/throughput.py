@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from adapter.domain.identifiers import make_uscc  # noqa: E402
 from adapter.registry import fingerprint  # noqa: E402
 from adapter.settings import Settings  # noqa: E402
-from adapter.sim import SimPartner, credit_info  # noqa: E402
+from adapter.documents import credit_info  # noqa: E402
+from adapter.sim import SimPartner  # noqa: E402
 from card import SoftwareSigner  # noqa: E402
 from store.db import make_engine, utcnow  # noqa: E402
 from store.migrate import upgrade  # noqa: E402

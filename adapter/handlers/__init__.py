@@ -71,9 +71,14 @@ class Context:
         rows: list[BoundCard] = list(self.repo.cards_of(uscc))
         if not rows:
             raise SignerNotRegistered(f"no card is bound to enterprise {uscc}; bind one (CDGI101)")
-        fingerprint = self.verify_document(
-            self.business, [(row.card_no, row.certificate_pem) for row in rows]
-        )
+        try:
+            fingerprint = self.verify_document(
+                self.business, [(row.card_no, row.certificate_pem) for row in rows]
+            )
+        except SignerNotRegistered as e:
+            raise SignerNotRegistered(
+                f"the document is not signed by a card bound to enterprise {uscc} ({e.message})"
+            ) from e
         row = next(r for r in rows if r.fingerprint == fingerprint)
         card = Card(
             card_no=row.card_no, uscc=row.uscc, role=row.role, valid_from=row.valid_from,

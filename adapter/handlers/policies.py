@@ -90,7 +90,7 @@ def decide_policy(ctx: Context) -> Result:
             customs_code=enterprise.customs_code if enterprise else "",
             insurer_code=policy.insurer_code, insured_amount=Decimal(policy.insured_amount),
             term_start=policy.term_start, term_end=policy.term_end, insured_customs=districts,
-            coverage=policy.coverage.split(","), epolicy_sha256=policy.epolicy_sha256,
+            coverage=policy.coverage.split(","), e_policy_sha256=policy.epolicy_sha256 or "",
         ), policy.uscc))
     ctx.repo.add(policy)
     subject_no = policy.policy_no or no

@@ -24,170 +24,43 @@ from lxml import etree
 from adapter.domain.identifiers import make_uscc
 from adapter.envelope import build_envelope, contract_time, serialize
 from adapter.settings import Settings
-from adapter.sim import SimPartner, card_binding, credit_info, der
+from adapter import documents
+from adapter.sim import SimPartner, der
 from card import SoftwareSigner, sign_envelope, verify_envelope
 from store.db import utcnow
 from store.models import Partner, PartnerCert
 from store.repo import JournalFilter, find_journal, save_partner
-from tests.support.softhsm import TokenInfo, make_token, require_softhsm
+from tests.e2e.conftest import ROOT, Running
+from tests.support.softhsm import TokenInfo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-ROOT = Path(__file__).resolve().parents[2]
 USCC = make_uscc("91210100MA0TEXT01")
 TODAY = date(2026, 11, 24)
 
 
-@pytest.fixture(scope="module")
-def token(tmp_path_factory: pytest.TempPathFactory) -> TokenInfo:
-    require_softhsm()
-    # A PIN no log line could contain by chance, so that finding it means it leaked.
-    return make_token(
-        tmp_path_factory.mktemp("card"),
-        token_label="CDGI-E2E",
-        key_label="dc-e2e",
-        pin="pin-" + secrets.token_hex(8),
-    )
-
-
-@pytest.fixture(scope="module")
-def card_certificate(token: TokenInfo) -> x509.Certificate:
-    """The adapter card's certificate, read from the token by a process of its own."""
-    code = (
-        "import sys; from card import Pkcs11Signer; "
-        "from cryptography.hazmat.primitives.serialization import Encoding; "
-        "s = Pkcs11Signer(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]); "
-        "sys.stdout.write(s.certificate.public_bytes(Encoding.PEM).decode()); s.close()"
-    )
-    pem = subprocess.run(
-        [sys.executable, "-c", code, token.module, token.token_label, token.key_label, token.pin],
-        env={**os.environ, **token.env},
-        capture_output=True,
-        check=True,
-    ).stdout
-    return x509.load_pem_x509_certificate(pem)
-
-
-@dataclass
-class Running:
-    proc: subprocess.Popen[bytes]
-    settings: Settings
-    portal: SimPartner
-    customs: SimPartner
-    log_path: Path
-    engine: Any
-
-    def journal(self, **kw: object) -> list:  # type: ignore[type-arg]
-        return find_journal(self.engine, JournalFilter(limit=500, **kw))  # type: ignore[arg-type]
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-
-def _register(engine: Any, party_id: str, kind: str, signer: SoftwareSigner) -> None:
-    now = utcnow()
-    cert = signer.certificate
-    from adapter.registry import fingerprint
-
-    save_partner(
-        engine,
-        Partner(id=party_id, name=party_id, kind=kind, created_at=now, updated_at=now),
-        PartnerCert(
-            partner_id=party_id,
-            fingerprint=fingerprint(cert),
-            subject=cert.subject.rfc4514_string(),
-            pem=signer.cert_pem().decode(),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            added_at=now,
-        ),
-    )
-
-
-@pytest.fixture()
-def daemon(
-    prefix: str, migrated_url: str, token: TokenInfo, tmp_path: Path, rabbitmq: str, engines: Any
-) -> Iterator[Running]:
-    settings = replace(
-        Settings(),
-        prefix=prefix,
-        database_url=migrated_url,
-        amqp_url=rabbitmq,
-        state_dir=str(tmp_path / "run"),
-    )
-    portal_key = SoftwareSigner.generate("PORTAL test", key_name="PORTAL")
-    customs_key = SoftwareSigner.generate("CUS.0800 test", key_name="CUS.0800")
-    writer = engines(migrated_url)
-    _register(writer, "PORTAL", "PORTAL", portal_key)
-    _register(writer, "CUS.0800", "CUSTOMS", customs_key)
-    portal = SimPartner("PORTAL", portal_key, settings).connect()
-    customs = SimPartner("CUS.0800", customs_key, settings).connect()
-    env = {
-        **os.environ,
-        **token.env,
-        "CDGI_PREFIX": prefix,
-        "CDGI_DATABASE_URL": migrated_url,
-        "CDGI_AMQP_URL": rabbitmq,
-        "CDGI_STATE_DIR": str(tmp_path / "run"),
-        "CDGI_LOG_FORMAT": "json",
-        "CDGI_RELAY_INTERVAL_S": "0.2",
-    }
-    log_path = tmp_path / "daemon.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "adapter", "run"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = Running(
-        proc, settings, portal, customs, log_path, engines(migrated_url, writer=False)
-    )
-    _wait_running(running, tmp_path / "run")
-    yield running
-    portal.close()
-    customs.close()
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    for secret in (token.pin,):
-        assert secret not in log_path.read_text(errors="replace"), "the PIN reached the log"
-
-
-def _wait_running(r: Running, state_dir: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if r.proc.poll() is not None:
-            pytest.fail(f"daemon exited with {r.proc.returncode}:\n{r.log_path.read_text()}")
-        for path in state_dir.glob("*.json"):
-            if '"running"' in path.read_text():
-                return
-        time.sleep(0.1)
-    pytest.fail(f"daemon did not start:\n{r.log_path.read_text()}")
-
-
 def _binding(card_key: SoftwareSigner, card_no: str = "LP0000000001") -> etree._Element:
-    return card_binding(
+    return documents.card_binding(
         uscc=USCC,
-        name="辽宁测试进出口有限公司",
+        enterprise_name="辽宁测试进出口有限公司",
         customs_code="2101960001",
         card_no=card_no,
-        role="LEGAL",
-        certificate_der=der(card_key),
+        card_role="LEGAL",
+        certificate=der(card_key),
         valid_from=date(2026, 1, 1),
         valid_to=date(2028, 12, 31),
-        seals=[("SEAL-0001", "张伟")],
+        seals=[documents.Seal(seal_id="SEAL-0001", holder_name="张伟",
+                              valid_from=date(2026, 1, 1), valid_to=date(2028, 12, 31))],
     )
 
 
 def _credit(rating: str = "ADVANCED", rated: date = TODAY) -> etree._Element:
-    return credit_info(
+    return documents.credit_info(
         uscc=USCC,
         customs_code="2101960001",
         rating=rating,
         rated_date=rated,
-        records=[(rated, "AEO", "高级认证企业")],
+        records=[documents.CreditRecord(date=rated, kind="AEO", description="高级认证企业")],
     )
 
 

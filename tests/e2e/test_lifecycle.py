@@ -1,0 +1,44 @@
+"""The whole business end to end: the daemon as a subprocess, every partner over the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from sqlmodel import Session, select
+
+from adapter.scenario import PARTNERS, Lifecycle
+from store.models import Claim, LedgerEntry, Policy, Progress, Quota
+from tests.e2e.conftest import Running
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def test_the_lifecycle_runs_with_every_refusal_and_every_notice(
+    start_daemon: Callable[..., Running],
+) -> None:
+    running = start_daemon(PARTNERS)
+    story = Lifecycle(running.partners, say=print)  # shown when the test fails
+    ids = story.run()
+
+    with Session(running.engine) as s:
+        quota = s.get(Quota, ids["quota"])
+        policy = s.exec(select(Policy).where(Policy.policy_no == ids["policy"])).one()
+        claim = s.get(Claim, ids["claim"])
+        ledger = s.exec(select(LedgerEntry).where(
+            LedgerEntry.guarantee_record_no == ids["guarantee"])).all()
+        progress = s.exec(select(Progress).where(Progress.subject_no == ids["quota"])).all()
+    assert quota is not None and quota.status == "APPROVED"
+    assert Decimal(quota.approved_amount) == Decimal("5000000.00")
+    assert policy.status == "RECORDED" and policy.guarantee_record_no == ids["guarantee"]
+    assert policy.epolicy_content and policy.epolicy_content.startswith(b"%PDF")
+    assert claim is not None and claim.status == "PAID"
+    assert Decimal(claim.paid_amount) == Decimal("61056.00")
+    # available = 5,500,000 − 100,000 − 57,600 + 100,000 + 10 (flagged restore)
+    assert Decimal(ledger[-1].available_after) == Decimal("5442410.00")
+    assert [line.discrepancy for line in ledger] == [None, None, None, "2802"]
+    assert [p.status for p in progress] == ["SUBMITTED", "UNDERWRITING", "APPROVED"]
+    refusals = {code for _, _, code in story.seen if code != "0000"}
+    assert refusals >= {"2404", "1006", "1003", "2501", "2402", "2403", "2602", "2802"}
+    assert running.alive()
