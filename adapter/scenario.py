@@ -115,7 +115,7 @@ class Lifecycle:
                   enterprise: SimEnterprise, card: str) -> Received:
         """A document reached ``party`` and still carries the enterprise's valid signature."""
         msg = self.mail.take(party, message_type, lambda m: m.field(key) == value)
-        business = msg.root.find(f"{{urn:cdgi:1}}Body")[0]  # type: ignore[index]
+        business = msg.root.find("{urn:cdgi:1}Body")[0]  # type: ignore[index]
         verify_document(business, [enterprise.cards[card][1].certificate])
         self.say(f"      {party} received {message_type} {value}, enterprise signature valid")
         return msg

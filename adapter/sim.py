@@ -22,14 +22,10 @@ import pika
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from adapter.domain.identifiers import make_uscc
 from adapter.envelope import (
     build_envelope,
     business_element,
     contract_time,
-    element,
-    leaf,
-    new_element_id,
     new_message_id,
     read_head,
     serialize,
@@ -235,12 +231,6 @@ def der(signer: SoftwareSigner) -> bytes:
 
 
 # -- the demo --------------------------------------------------------------------------------
-DEMO_PARTNERS = {
-    "PORTAL": "International Trade Single Window (simulated)",
-    "CUS.0800": "Shenyang Customs (simulated)",
-    "INS.PICC": "PICC Property and Casualty (simulated)",
-    "BANK.BOC": "Bank of China (simulated)",
-}
 
 
 def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
@@ -291,7 +281,10 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
         f"{info.days_to_expiry} days left"
     )
 
-    console.print("[bold]2. the store[/bold]")
+    console.print("[bold]2. the store[/bold] (a fresh one: the story starts from nothing)")
+    if settings.database_url == "sqlite:///var/demo.db":
+        for leftover in Path("var").glob("demo.db*"):
+            leftover.unlink()
     engine = engine_for(settings)
     before, after = upgrade(engine)
     console.print(f"   {settings.database_url}: {before or '(empty)'} -> {after}")
@@ -299,7 +292,9 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
     console.print("[bold]3. the partners[/bold] (software keys under var/partners)")
     partners: dict[str, SimPartner] = {}
     now = utcnow()
-    for party_id, name in DEMO_PARTNERS.items():
+    from adapter.scenario import PARTNERS
+
+    for party_id, name in PARTNERS.items():
         signer = partner_signer(var / "partners", party_id)
         cert = signer.certificate
         save_partner(
@@ -340,12 +335,17 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             console.print(f"   the daemon exited with {daemon.returncode}; see {log_path}")
             return 1
         console.print(f"   pid {daemon.pid}, log in {log_path}")
-        code = _demo_exchange(
-            partners,
-            settings,
-            console,
-            engine,
-            find=lambda: find_journal(engine, JournalFilter(limit=30)),
+        code = _demo_exchange(partners, settings, console)
+        time.sleep(0.5)  # let the relay record the broker's confirms before showing the journal
+        console.print("[bold]7. the journal[/bold] (cdgi log --limit 25)")
+        from adapter.cli import _print_rows
+
+        _print_rows(list(reversed(find_journal(engine, JournalFilter(limit=25)))), as_json=False)
+        console.print(
+            f"\nLook closer, with the demo's settings:\n"
+            f"  export CDGI_PREFIX={settings.prefix} CDGI_DATABASE_URL={settings.database_url}\n"
+            "  cdgi log --status REFUSED | cdgi why <MessageId> | cdgi show enterprise <USCC> | "
+            "cdgi show quota <QuotaNo> | cdgi status"
         )
         if daemon.poll() is not None:
             console.print(
@@ -385,78 +385,42 @@ def _kind(party_id: str) -> str:
     return kind_of(party_id) or "PORTAL"
 
 
-def _demo_exchange(
-    partners: dict[str, SimPartner], settings: Settings, console: Any, engine: Any, find: Any
-) -> int:
-    portal, customs = partners["PORTAL"], partners["CUS.0800"]
-    uscc = make_uscc("91210100MA0DEM001")
-    legal = partner_signer(Path("var") / "partners", "CARD-LEGAL-0001")
-    today = date.today()
-    console.print("[bold]5. the exchange[/bold]")
-    sent: list[tuple[SimPartner, str, str]] = []
-    first, last = today.replace(month=1, day=1), today.replace(year=today.year + 2)
-    binding = documents.card_binding(
-        uscc=uscc,
-        enterprise_name="辽宁示范进出口有限公司",
-        customs_code="2101960001",
-        card_no="LP0000000001",
-        card_role="LEGAL",
-        certificate=der(legal),
-        valid_from=first,
-        valid_to=last,
-        seals=[documents.Seal(seal_id="SEAL-0001", holder_name="张伟", valid_from=first,
-                              valid_to=last)],
-    )
-    mid = portal.send("CDGI101", binding)
-    sent.append((portal, mid, "portal binds the enterprise's legal-person card"))
-    credit = documents.credit_info(
-        uscc=uscc,
-        customs_code="2101960001",
-        rating="ADVANCED",
-        rated_date=today,
-        records=[documents.CreditRecord(date=today, kind="AEO", description="高级认证企业")],
-    )
-    credit_bytes = customs.envelope("CDGI401", credit)
-    customs.send_raw(credit_bytes)
-    sent.append((customs, "", "customs shares the enterprise's credit rating"))
-    customs.send_raw(credit_bytes)
-    sent.append((customs, "", "customs sends the same message again (a duplicate)"))
-    customs.send_raw(b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><oops></cdgi:Envelope>")
-    sent.append((customs, "Unknown", "customs sends broken XML"))
-    unsigned = etree.tostring(
-        build_envelope(
-            message_type="CDGI401",
-            sender_id="CUS.0800",
-            receiver_id=settings.party_id,
-            business=documents.credit_info(
-                uscc=uscc, customs_code="2101960001", rating="DISHONEST", rated_date=today
-            ),
-            send_time=contract_time(datetime.now(UTC)),
-        )
-    )
-    customs.send_raw(unsigned)
-    sent.append((customs, "?", "someone sends an unsigned rating as customs"))
-    ok = True
-    for partner in (portal, customs):
-        expected = sum(1 for p, _, _ in sent if p is partner)
-        got = partner.receive(expected, timeout=30)
-        labels = [what for p, _, what in sent if p is partner]
-        for what, msg in zip(labels, got, strict=False):
-            console.print(f"   {what}")
-            console.print(
-                f"     {partner.party_id} <- receipt for {msg.field('OriMessageType')} "
-                f"{msg.field('OriMessageId')}: status {msg.field('ReturnStatus')} "
-                f"code {msg.field('ReturnCode')}: {msg.field('ReturnInfo')}"
-            )
-        ok &= len(got) == expected
-    time.sleep(0.5)  # let the relay record the broker's confirms before showing the journal
-    console.print("[bold]6. the journal[/bold] (cdgi log)")
-    from adapter.cli import _print_rows
+def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console: Any) -> int:
+    """The business lifecycle, then what the adapter does with bad input."""
+    from adapter.scenario import Lifecycle, ScenarioFailed
 
-    _print_rows(list(reversed(find())), as_json=False)
-    console.print(
-        f"\nLook closer (same settings as the demo): export CDGI_PREFIX={settings.prefix} "
-        f"CDGI_DATABASE_URL={settings.database_url}\n"
-        "  cdgi log --status REFUSED · cdgi why <MessageId> · cdgi status · cdgi partner list"
-    )
-    return 0 if ok else 1
+    console.print("[bold]5. the business[/bold] (every step checked: ok, or !! and a stop)")
+    story = Lifecycle(partners, say=console.print)
+    try:
+        ids = story.run()
+    except ScenarioFailed as e:
+        console.print(f"[red]the demo stopped: {e}[/red]")
+        return 1
+    console.print(f"   enterprise {story.e.uscc}: quota {ids['quota']}, policy {ids['policy']}, "
+                  f"claim {ids['claim']}")
+    console.print("[bold]6. bad input[/bold] (each refused with its code; the daemon keeps running)")
+    customs = partners["CUS.0800"]
+    credit = documents.credit_info(uscc=story.e.uscc, customs_code=story.e.customs_code,
+                                   rating="ADVANCED", rated_date=story.today)
+    signed = customs.envelope("CDGI401", credit)
+    unsigned = serialize(build_envelope(
+        message_type="CDGI401", sender_id="CUS.0800", receiver_id=settings.party_id,
+        business=documents.credit_info(uscc=story.e.uscc, customs_code=story.e.customs_code,
+                                       rating="DISHONEST", rated_date=story.today),
+        send_time=contract_time(datetime.now(UTC)),
+    ))
+    cases = [
+        ("a credit rating", signed),
+        ("the same message again (a duplicate: the original receipt again)", signed),
+        ("broken XML", b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><oops></cdgi:Envelope>"),
+        ("an unsigned rating claiming to be customs", unsigned),
+        ("a DTD with an entity (billion laughs)",
+         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'),
+    ]
+    for _, body in cases:
+        customs.send_raw(body)
+    got = customs.receive(len(cases), timeout=30)
+    for (what, _), msg in zip(cases, got, strict=False):
+        console.print(f"   CUS.0800 sent {what}\n      <- receipt {msg.field('ReturnStatus')} "
+                      f"{msg.field('ReturnCode')}: {msg.field('ReturnInfo')}")
+    return 0 if len(got) == len(cases) else 1
