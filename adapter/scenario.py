@@ -130,6 +130,11 @@ class Lifecycle:
     # -- the story -----------------------------------------------------------------------
     def run(self) -> dict[str, str]:
         """Play the whole lifecycle; returns the business numbers it made."""
+        ids = self.setup()
+        return self.business(ids)
+
+    def setup(self) -> dict[str, str]:
+        """Cards, grants, credit, agreements and authorizations of both enterprises."""
         t, e, b = self.today, self.e, self.b
         ids: dict[str, str] = {}
         self.say("[bold]enterprise, cards and credit[/bold]")
@@ -170,7 +175,11 @@ class Lifecycle:
                 auth_no=no, uscc=ent.uscc, insurer_code="PICC", scopes=["CREDIT_QUERY"],
                 valid_to=t + timedelta(days=365), seal_id=ent.seal(op)), op, ent)
             self.forwarded("INS.PICC", "CDGI107", "AuthNo", no, ent, op)
+        return ids
 
+    def business(self, ids: dict[str, str]) -> dict[str, str]:
+        """Quota, increase, policy, ledger, claim and query, with the refusals on the way."""
+        t, e, b = self.today, self.e, self.b
         self.say("[bold]quota[/bold]")
         quota = ids["quota"] = self.n("Q")
         contact = doc.Contact(name="王芳", phone="024-88886666")
@@ -326,6 +335,25 @@ class Lifecycle:
             raise ScenarioFailed("an enterprise saw another enterprise's claims")
         self.say("      an enterprise sees only its own claims")
         return ids
+
+
+    def expire_a_quota(self) -> str:
+        """A quota approved with a validity that has already ended: the daemon expires it."""
+        t, e = self.today, self.e
+        quota = self.n("QE")
+        self.portal("apply for a quota", "CDGI109", doc.quota_apply(
+            quota_no=quota, uscc=e.uscc, insurer_code="PICC", applied_amount=Decimal("100.00"),
+            term_start=t - timedelta(days=300), term_end=t - timedelta(days=1),
+            contact=doc.Contact(name="王芳", phone="024-88886666")), "OP0001", e)
+        self.mail.take("INS.PICC", "CDGI109", lambda m: m.field("QuotaNo") == quota)
+        self.send("insurer: approved, validity already over", "INS.PICC", "CDGI301",
+                  doc.quota_decision(quota_no=quota, result="APPROVED",
+                                     approved_amount=Decimal("100.00"), rate=Decimal("0.01"),
+                                     valid_from=t - timedelta(days=300),
+                                     valid_to=t - timedelta(days=1)), status=1)
+        self.notice("QUOTA", quota, "APPROVED")
+        self.notice("QUOTA", quota, "EXPIRED")
+        return quota
 
 
 class _Unsigned(SimEnterprise):

@@ -42,3 +42,18 @@ def test_the_lifecycle_runs_with_every_refusal_and_every_notice(
     refusals = {code for _, _, code in story.seen if code != "0000"}
     assert refusals >= {"2404", "1006", "1003", "2501", "2402", "2403", "2602", "2802"}
     assert running.alive()
+
+
+def test_the_daemon_expires_a_quota_past_its_validity_by_itself_and_tells_the_portal(
+    start_daemon: Callable[..., Running],
+) -> None:
+    running = start_daemon(PARTNERS, {"CDGI_EXPIRY_INTERVAL_S": "0.3"})
+    story = Lifecycle(running.partners, say=print)
+    story.setup()
+    quota_no = story.expire_a_quota()  # waits for the APPROVED and then the EXPIRED notice
+    with Session(running.engine) as s:
+        quota = s.get(Quota, quota_no)
+        history = [p.status for p in s.exec(
+            select(Progress).where(Progress.subject_no == quota_no).order_by(Progress.id))]
+    assert quota is not None and quota.status == "EXPIRED"
+    assert history == ["SUBMITTED", "APPROVED", "EXPIRED"]
