@@ -46,6 +46,9 @@ def check_notice(
     if policy_status not in ("RECORDED", "EXPIRED"):
         raise refuse(codes.CLAIM_POLICY,
                      f"the policy is {policy_status or 'unknown'}; a claim needs a recorded policy")
+    named = [e.entry_id for e in entries]
+    for twice in sorted({x for x in named if named.count(x) > 1}):
+        raise refuse(codes.CLAIM_ENTRY, f"entry {twice} is named more than once")
     for e in entries:
         owed = outstanding.get(e.entry_id, Decimal(0))
         if owed <= 0:

@@ -132,8 +132,9 @@ def check_seal(seal: SealView | None, seal_id: str, card: Card, on: date) -> Non
 
 def check_grant_target(target: Card | None, uscc: str, card_no: str) -> None:
     """Permissions go to an operator card of the same enterprise."""
-    if target is None or target.uscc != uscc or target.role != "OPERATOR":
+    if target is None or target.uscc != uscc or target.role != "OPERATOR" or target.revoked:
         raise BusinessRuleError(
-            f"card {card_no} is not an operator card bound to {uscc}; bind it first (CDGI101)",
+            f"card {card_no} is not a valid operator card bound to {uscc}; bind it first "
+            "(CDGI101)",
             code=codes.GRANT_TARGET_NOT_OPERATOR,
         )

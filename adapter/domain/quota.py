@@ -28,8 +28,8 @@ def one_year_at_most(start: date, end: date) -> bool:
         return False
     try:
         anniversary = start.replace(year=start.year + 1)
-    except ValueError:  # 29 February
-        anniversary = start.replace(year=start.year + 1, day=28)
+    except ValueError:  # from 29 February a year runs to 28 February (Civil Code art. 202)
+        anniversary = date(start.year + 1, 3, 1)
     return end < anniversary
 
 
@@ -122,7 +122,8 @@ def check_application(
         if previous is None or previous.uscc != app.uscc:
             raise refuse(codes.QUOTA_REAPPLY,
                          f"re-application names quota {app.prev_quota_no}, not this enterprise's")
-        if previous.status not in ("REJECTED", "EXPIRED"):
+        lapsed = previous.status == "APPROVED" and expired(previous.valid_to, on)
+        if previous.status not in ("REJECTED", "EXPIRED") and not lapsed:
             raise refuse(codes.QUOTA_REAPPLY,
                          f"quota {previous.quota_no} is {previous.status}; only a REJECTED or "
                          "EXPIRED quota can be applied for again")

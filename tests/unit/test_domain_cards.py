@@ -155,3 +155,7 @@ def test_a_grant_to_an_operator_card_of_another_enterprise_is_refused_with_2103(
 
 def test_a_grant_to_the_legal_person_card_is_refused_with_2103() -> None:
     refused_with("2103", check_grant_target, LEGAL, USCC, "L-001")
+
+
+def test_a_grant_to_a_revoked_operator_card_is_refused_with_2103() -> None:
+    refused_with("2103", check_grant_target, replace(OPERATOR, revoked=True), USCC, "O-001")

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.domain.claim import NoticeEntry, check_notice, check_settlement, late_fee, share_targets
+from adapter.domain.claim import (
+    NoticeEntry,
+    check_notice,
+    check_settlement,
+    late_fee,
+    share_targets,
+)
 from adapter.errors import BusinessRuleError
 
 NOTICE_DATE = date(2026, 1, 31)
@@ -110,6 +116,11 @@ def test_a_notice_naming_an_entry_never_deducted_is_refused_with_2902() -> None:
     refused_with("2902", notice, [E1, E2], outstanding={E1.entry_id: Decimal("10000.00")})
 
 
+def test_an_entry_never_deducted_is_refused_with_2902_even_when_it_claims_nothing() -> None:
+    nothing = replace(E2, tax=Decimal("0.00"), late_fee=Decimal("0.00"))
+    refused_with("2902", notice, [E1, nothing], outstanding={E1.entry_id: Decimal("10000.00")})
+
+
 def test_a_notice_naming_an_entry_fully_restored_is_refused_with_2902() -> None:
     refused_with("2902", notice, outstanding={E1.entry_id: Decimal("0.00")})
 
@@ -122,12 +133,6 @@ def test_a_notice_claiming_part_of_what_is_outstanding_is_accepted() -> None:
     notice(outstanding={E1.entry_id: Decimal("25000.00")})
 
 
-@pytest.mark.xfail(
-    reason="check_notice compares each Entry with what its EntryId has outstanding on its own, "
-    "so one declaration named twice claims its tax twice (2 × 6000 against 10000 outstanding) "
-    "and passes; the notice should name entries 'deducted and not restored' at most once",
-    strict=True,
-)
 def test_a_notice_naming_one_entry_twice_beyond_what_is_outstanding_is_refused_with_2902() -> None:
     half = replace(E1, tax=Decimal("6000.00"), late_fee=Decimal("90.00"))
     refused_with("2902", notice, [half, half])

@@ -44,7 +44,7 @@ def test_available_is_insured_minus_deducted_plus_restored() -> None:
 def test_available_adds_tenths_of_a_yuan_exactly() -> None:
     entries = [d("E1", "0.30"), r("E1", "0.10"), r("E1", "0.20")]
     assert available(Decimal("1.00"), entries) == Decimal("1.00")
-    assert available(Decimal("0.30"), [d("E1", "0.10"), d("E2", "0.20")]) == Decimal("0")
+    assert available(Decimal("0.30"), [d("E1", "0.10"), d("E2", "0.20")]) == Decimal(0)
 
 
 def test_available_keeps_every_fen_of_a_sixteen_digit_amount() -> None:
@@ -63,7 +63,7 @@ def test_a_deduction_within_the_available_amount_has_no_discrepancy() -> None:
 def test_a_deduction_of_exactly_the_available_amount_has_no_discrepancy() -> None:
     outcome = deduct(INSURED, [d("E1", "30000.00")], "E2", Decimal("70000.00"))
     assert outcome.discrepancy is None
-    assert outcome.available == Decimal("0")
+    assert outcome.available == Decimal(0)
 
 
 def test_a_deduction_beyond_the_available_amount_is_recorded_and_flagged_2801() -> None:
@@ -132,11 +132,11 @@ def test_a_second_full_restore_of_one_entry_is_flagged_2804() -> None:
 def test_outstanding_is_what_one_entry_has_deducted_and_not_restored() -> None:
     entries = [d("E1", "300.30"), d("E2", "999.00"), r("E1", "100.10"), r("E2", "999.00")]
     assert outstanding(entries, "E1") == Decimal("200.20")
-    assert outstanding(entries, "E2") == Decimal("0")
+    assert outstanding(entries, "E2") == Decimal(0)
 
 
 def test_an_entry_never_deducted_has_nothing_outstanding() -> None:
-    assert outstanding([d("E1", "300.00")], "E9") == Decimal("0")
+    assert outstanding([d("E1", "300.00")], "E9") == Decimal(0)
 
 
 # --- the deduction's total ---------------------------------------------------------------------
