@@ -335,12 +335,18 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             console.print(f"   the daemon exited with {daemon.returncode}; see {log_path}")
             return 1
         console.print(f"   pid {daemon.pid}, log in {log_path}")
-        code = _demo_exchange(partners, settings, console)
+        code, ids = _demo_exchange(partners, settings, console)
         time.sleep(0.5)  # let the relay record the broker's confirms before showing the journal
         console.print("[bold]7. the journal[/bold] (cdgi log --limit 25)")
         from adapter.cli import _print_rows
 
         _print_rows(list(reversed(find_journal(engine, JournalFilter(limit=25)))), as_json=False)
+        show_env = {**env, "CDGI_PREFIX": settings.prefix,
+                    "CDGI_DATABASE_URL": settings.database_url}
+        for what in (["quota", ids["quota"]], ["ledger", ids["guarantee"]]) if ids else ():
+            console.print(f"[bold]8. cdgi show {' '.join(what)}[/bold]")
+            subprocess.run([sys.executable, "-m", "adapter", "show", *what], env=show_env,
+                           check=False)
         console.print(
             f"\nLook closer, with the demo's settings:\n"
             f"  export CDGI_PREFIX={settings.prefix} CDGI_DATABASE_URL={settings.database_url}\n"
@@ -385,7 +391,9 @@ def _kind(party_id: str) -> str:
     return kind_of(party_id) or "PORTAL"
 
 
-def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console: Any) -> int:
+def _demo_exchange(
+    partners: dict[str, SimPartner], settings: Settings, console: Any
+) -> tuple[int, dict[str, str]]:
     """The business lifecycle, then what the adapter does with bad input."""
     from adapter.scenario import Lifecycle, ScenarioFailed
 
@@ -395,7 +403,7 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
         ids = story.run()
     except ScenarioFailed as e:
         console.print(f"[red]the demo stopped: {e}[/red]")
-        return 1
+        return 1, {}
     console.print(f"   enterprise {story.e.uscc}: quota {ids['quota']}, policy {ids['policy']}, "
                   f"claim {ids['claim']}")
     console.print("[bold]6. bad input[/bold] (each refused with its code; the daemon keeps running)")
@@ -423,4 +431,4 @@ def _demo_exchange(partners: dict[str, SimPartner], settings: Settings, console:
     for (what, _), msg in zip(cases, got, strict=False):
         console.print(f"   CUS.0800 sent {what}\n      <- receipt {msg.field('ReturnStatus')} "
                       f"{msg.field('ReturnCode')}: {msg.field('ReturnInfo')}")
-    return 0 if len(got) == len(cases) else 1
+    return (0 if len(got) == len(cases) else 1), ids

@@ -131,6 +131,16 @@ def _register_card() -> None:
 _register_card()
 
 
+def _register_show() -> None:
+    from adapter.cli.show import show_app
+
+    app.add_typer(show_app, name="show", help="The business: enterprises, quotas, policies, claims, "
+                  "the guarantee ledger.")
+
+
+_register_show()
+
+
 @app.command()
 def sign(
     file: Path,
