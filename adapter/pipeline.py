@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from copy import deepcopy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,6 +24,7 @@ from cryptography import x509
 import structlog
 from lxml import etree
 
+import mappings
 import schemas
 from adapter.domain.identifiers import is_valid_uscc
 from adapter.envelope import (
@@ -96,6 +98,7 @@ class _Trace:
     sender: PartnerInfo | None = None
     verified: bool = False
     digest: str | None = None
+    canonical: bytes | None = None
     stages: list[str] = field(default_factory=list)
 
     @property
@@ -216,25 +219,15 @@ class Pipeline:
                 repo, seen, trace, "redelivery of a refused message"
             ), "DUPLICATE"
 
-        root = parse(d.body, max_bytes=s.max_bytes, max_depth=s.max_depth)
+        dialect = self._dialect(trace.sender)
+        root = parse(d.body, max_bytes=s.max_bytes, max_depth=s.max_depth,
+                     encodings=dialect.encodings)
         trace.stages.append(f"parsed {len(d.body)} bytes")
+        now = self.clock()
+        if dialect is not mappings.CANONICAL:
+            root = self._from_dialect(root, dialect, trace, now)
         trace.head = head = read_head(root)
-
-        sender = self.registry.get(head.sender_id)
-        if sender is None:
-            raise SignerNotRegistered(f"sender {head.sender_id or '(none)'} is not registered")
-        if not sender.enabled:
-            raise SignerNotRegistered(f"sender {sender.id} is disabled")
-        if head.sender_id != d.routing_key:
-            raise SignerNotRegistered(
-                f"SenderId {head.sender_id} does not match the routing key {d.routing_key}"
-            )
-        if d.user_id and sender.broker_user and d.user_id != sender.broker_user:
-            raise SignerNotRegistered(
-                f"published by broker user {d.user_id}, not the one registered for {sender.id}"
-            )
-        if head.receiver_id is not None and head.receiver_id != s.party_id:
-            raise SignerNotRegistered(f"ReceiverId {head.receiver_id} is not this adapter")
+        sender = self._check_sender(head, d)
         trace.stages.append(f"sender {sender.id} registered")
 
         last = root[-1] if len(root) else None
@@ -250,15 +243,16 @@ class Pipeline:
                 raise SchemaInvalid(f"USCC {node.text} has a wrong check character (GB 32100)")
         trace.stages.append("schema valid")
 
-        now = self.clock()
-        verified = verify_envelope(
-            root, sender.certificates, allow_sha1=sender.allows_sha1(now), at=now
-        )
-        trace.sender, trace.verified = sender, True
-        signed = verified.signed
-        trace.stages.append(
-            f"envelope signature valid ({verified.certificate.subject.rfc4514_string()})"
-        )
+        signed = root
+        if not trace.verified:
+            verified = verify_envelope(
+                root, sender.certificates, allow_sha1=sender.allows_sha1(now), at=now
+            )
+            trace.sender, trace.verified = sender, True
+            signed = verified.signed
+            trace.stages.append(
+                f"envelope signature valid ({verified.certificate.subject.rfc4514_string()})"
+            )
 
         trace.digest = digest = canonical_digest(signed)
         message_id = head.message_id or ""
@@ -289,10 +283,55 @@ class Pipeline:
             party_id=s.party_id,
             verify_document=lambda el, cards: self._verify_document(el, cards, now),
         )
+        # The handler's writes and what it sends are one unit: if sending cannot be prepared
+        # (a receiver's dialect cannot express a value, say), the state change is undone too.
         with repo.session.begin_nested():
             result = handler(ctx)
-        trace.stages.append(f"handled: {result.info}")
-        return self._record(repo, trace, result), _journal_status(result)
+            trace.stages.append(f"handled: {result.info}")
+            ids = self._record(repo, trace, result)
+        return ids, _journal_status(result)
+
+    def _dialect(self, partner: PartnerInfo | None) -> mappings.Dialect:
+        return mappings.get(partner.dialect) if partner is not None else mappings.CANONICAL
+
+    def _from_dialect(
+        self, root: etree._Element, dialect: mappings.Dialect, trace: _Trace, now: datetime
+    ) -> etree._Element:
+        """Verify the bytes that travelled, then map what was signed to the canonical form."""
+        partner = trace.sender
+        if partner is None or not partner.enabled:
+            raise SignerNotRegistered(f"{trace.delivery.routing_key} is not a registered partner")
+        verified = verify_envelope(
+            root, partner.certificates, allow_sha1=partner.allows_sha1(now), at=now
+        )
+        trace.verified = True
+        trace.stages.append(
+            f"{dialect.name} signature valid ({verified.certificate.subject.rfc4514_string()})"
+        )
+        canonical = dialect.to_canonical(verified.signed)
+        canonical.append(deepcopy(root[-1]))  # the travelling signature, kept as evidence
+        trace.canonical = serialize(canonical)
+        trace.stages.append(f"mapped from {dialect.name}")
+        return canonical
+
+    def _check_sender(self, head: Head, d: Delivery) -> PartnerInfo:
+        """The claimed sender is registered, enabled, the routing key's owner and ours to hear."""
+        sender = self.registry.get(head.sender_id)
+        if sender is None:
+            raise SignerNotRegistered(f"sender {head.sender_id or '(none)'} is not registered")
+        if not sender.enabled:
+            raise SignerNotRegistered(f"sender {sender.id} is disabled")
+        if head.sender_id != d.routing_key:
+            raise SignerNotRegistered(
+                f"SenderId {head.sender_id} does not match the routing key {d.routing_key}"
+            )
+        if d.user_id and sender.broker_user and d.user_id != sender.broker_user:
+            raise SignerNotRegistered(
+                f"published by broker user {d.user_id}, not the one registered for {sender.id}"
+            )
+        if head.receiver_id is not None and head.receiver_id != self.settings.party_id:
+            raise SignerNotRegistered(f"ReceiverId {head.receiver_id} is not this adapter")
+        return sender
 
     def _record(self, repo: Repo, trace: _Trace, result: Result) -> list[int]:
         head = trace.head
@@ -403,6 +442,7 @@ class Pipeline:
             digest=trace.digest,
             size=len(d.body),
             raw=d.body,
+            canonical=trace.canonical,
             status=status,
             code=code,
             info=info,
@@ -416,6 +456,11 @@ class Pipeline:
     def _send_receipt(
         self, repo: Repo, trace: _Trace, receiver: str, status: int, code: str, info: str
     ) -> int:
+        dialect = self._dialect(self.registry.get(receiver))
+        if dialect is not mappings.CANONICAL:
+            # Our own words must fit the partner's encoding; business data never is replaced.
+            encoding = dialect.encodings[0]
+            info = info.encode(encoding, "replace").decode(encoding)
         receipt = build_receipt(
             ori_message_id=trace.message_id,
             ori_message_type=trace.message_type,
@@ -448,9 +493,20 @@ class Pipeline:
             message_id=message_id,
             correlation_id=correlation_id,
         )
-        signed = sign_envelope(root, self.signer)
-        schemas.validate(signed)  # what we sign must be what we promise
-        body = serialize(signed)
+        dialect = self._dialect(self.registry.get(out.receiver_id))
+        canonical = None
+        if dialect is mappings.CANONICAL:
+            signed = sign_envelope(root, self.signer)
+            schemas.validate(signed)  # what we sign must be what we promise
+            body = serialize(signed)
+        else:
+            # The canonical form is checked, then mapped; the partner's own form is signed, so
+            # that it verifies exactly the bytes it receives.
+            probe = deepcopy(root)
+            probe.append(etree.Element(_SIGNATURE))
+            schemas.validate(probe)
+            canonical = serialize(root)
+            body = dialect.serialize(sign_envelope(dialect.from_canonical(root), self.signer))
         row = repo.add_journal(
             direction="OUT",
             message_id=message_id,
@@ -461,6 +517,7 @@ class Pipeline:
             uscc=out.uscc or uscc,
             size=len(body),
             raw=body,
+            canonical=canonical,
             status="PENDING",
         )
         repo.add_event(
@@ -468,7 +525,9 @@ class Pipeline:
             "outbound",
             "PENDING",
             None,
-            f"signed with {self.signer.key_name}; queued for {out.receiver_id}",
+            f"signed with {self.signer.key_name}"
+            + (f" in {dialect.name}" if canonical is not None else "")
+            + f"; queued for {out.receiver_id}",
         )
         outbox = repo.add_outbox(
             journal_id=row.id,

@@ -27,6 +27,7 @@ PARTNERS = {
     "BANK.BOC": "Bank of China (simulated)",
     "INS.PICC": "中国人民财产保险股份有限公司",
     "INS.CPIC": "中国太平洋财产保险股份有限公司",
+    "INS.PAIC": "中国平安财产保险股份有限公司",
     "CUS.0800": "Shenyang Customs (simulated)",
 }
 
@@ -311,8 +312,10 @@ class Lifecycle:
         self.send("insurer: claim paid", "INS.PICC", "CDGI307", doc.claim_settlement(
             claim_no=claim, policy_no=policy_no, result="PAID", paid_amount=Decimal("61056.00"),
             paid_time=now), status=1)
-        share = self.mail.take("INS.CPIC", "CDGI503", lambda m: m.field("ClaimNo") == claim)
-        self.say(f"      INS.CPIC received the claim share ({share.field('PaidAmount')})")
+        for other in ("INS.CPIC", "INS.PAIC"):
+            share = self.mail.take(other, "CDGI503", lambda m: m.field("ClaimNo") == claim)
+            self.say(f"      {other} ({self.partners[other].dialect}) received the claim share "
+                     f"({share.field('PaidAmount')})")
         self.notice("CLAIM", claim, "PAID")
         for party in ("INS.PICC", "BANK.BOC", "CUS.0800", "PORTAL"):
             self.mail.none(party, "CDGI503", wait=0.3)

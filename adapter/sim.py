@@ -32,6 +32,7 @@ from adapter.envelope import (
 )
 from adapter.envelope import field as text
 from adapter.settings import Settings
+import mappings
 from adapter import documents
 from card import SoftwareSigner, sign_document, sign_envelope
 
@@ -59,6 +60,7 @@ class SimPartner:
     party_id: str
     signer: SoftwareSigner
     settings: Settings
+    dialect: str = "canonical"  # what it speaks on the wire (the registry says the same)
     _conn: Any = field(default=None, repr=False)
     _ch: Any = field(default=None, repr=False)
 
@@ -103,7 +105,8 @@ class SimPartner:
             message_id=message_id,
             correlation_id=correlation_id,
         )
-        return serialize(sign_envelope(root, self.signer))
+        dialect = mappings.get(self.dialect)
+        return dialect.serialize(sign_envelope(dialect.from_canonical(root), self.signer))
 
     def send_raw(self, body: bytes, *, routing_key: str | None = None) -> None:
         """Publish bytes as they are, under this partner's routing key (or another)."""
@@ -130,6 +133,10 @@ class SimPartner:
                 self._conn.process_data_events(time_limit=0.05)
                 continue
             root = etree.fromstring(body)
+            if self.dialect != "canonical":  # read it the way the tests and demo read all
+                signature = root[-1]
+                root.remove(signature)
+                root = mappings.get(self.dialect).to_canonical(root)
             head = read_head(root)
             got.append(
                 Received(head.message_id, head.message_type, head.correlation_id, body, root)

@@ -55,13 +55,15 @@ class Running:
         return self.proc.poll() is None
 
 
-def register(engine: Any, party_id: str, signer: SoftwareSigner, name: str | None = None) -> None:
+def register(engine: Any, party_id: str, signer: SoftwareSigner, name: str | None = None,
+             dialect: str = "canonical") -> None:
     """Register a partner and its certificate straight in the store."""
     now = utcnow()
     cert = signer.certificate
     save_partner(
         engine,
         Partner(id=party_id, name=name or party_id, kind=kind_of(party_id) or "PORTAL",
+                dialect=dialect,
                 created_at=now, updated_at=now),
         PartnerCert(partner_id=party_id, fingerprint=fingerprint(cert),
                     subject=cert.subject.rfc4514_string(), pem=signer.cert_pem().decode(),
@@ -107,15 +109,17 @@ def start_daemon(
     """``start_daemon({"PORTAL": "name", ...})``: register partners, start ``cdgi run``."""
     started: list[Running] = []
 
-    def start(names: dict[str, str], extra_env: dict[str, str] | None = None) -> Running:
+    def start(names: dict[str, str], extra_env: dict[str, str] | None = None,
+              dialects: dict[str, str] | None = None) -> Running:
         settings = replace(Settings(), prefix=prefix, database_url=migrated_url,
                            amqp_url=rabbitmq, state_dir=str(tmp_path / "run"))
         writer = engines(migrated_url)
         partners = {}
         for party_id, name in names.items():
             key = SoftwareSigner.generate(f"{party_id} test", key_name=party_id)
-            register(writer, party_id, key, name)
-            partners[party_id] = SimPartner(party_id, key, settings).connect()
+            dialect = (dialects or {}).get(party_id, "canonical")
+            register(writer, party_id, key, name, dialect)
+            partners[party_id] = SimPartner(party_id, key, settings, dialect).connect()
         env = {
             **os.environ, **token.env, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": migrated_url,
             "CDGI_AMQP_URL": rabbitmq, "CDGI_STATE_DIR": str(tmp_path / "run"),

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from cryptography import x509
+from lxml import etree
 from sqlmodel import Session, select
 
 from adapter.scenario import PARTNERS, Lifecycle
-from store.models import Claim, LedgerEntry, Policy, Progress, Quota
+from card import verify_envelope
+from store.models import Claim, Journal, LedgerEntry, Policy, Progress, Quota
 from tests.e2e.conftest import Running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -57,3 +60,29 @@ def test_the_daemon_expires_a_quota_past_its_validity_by_itself_and_tells_the_po
             select(Progress).where(Progress.subject_no == quota_no).order_by(Progress.id))]
     assert quota is not None and quota.status == "EXPIRED"
     assert history == ["SUBMITTED", "APPROVED", "EXPIRED"]
+
+
+def test_a_legacy_gbk_insurer_and_a_canonical_one_work_side_by_side(
+    start_daemon: Callable[..., Running], card_certificate: x509.Certificate
+) -> None:
+    legacy = {"INS.PICC": "legacy-gbk", "INS.PAIC": "legacy-gbk"}
+    running = start_daemon(PARTNERS, dialects=legacy)
+    story = Lifecycle(running.partners, say=print)
+    ids = story.run()  # PICC underwrites, issues and pays in GBK; CPIC and PAIC hear of the claim
+
+    with Session(running.engine) as s:
+        claim = s.get(Claim, ids["claim"])
+        rows = s.exec(select(Journal).where(Journal.receiver_id.in_(  # type: ignore[attr-defined]
+            ["INS.PICC", "INS.PAIC", "INS.CPIC"]))).all()
+        inbound = s.exec(select(Journal).where(Journal.sender_id == "INS.PICC",
+                                               Journal.direction == "IN")).all()
+    assert claim is not None and claim.status == "PAID"
+    for row in rows:
+        legacy_receiver = row.receiver_id in legacy
+        assert row.raw.startswith(b"<?xml version='1.0' encoding='GBK'?>") == legacy_receiver
+        assert (row.canonical is not None) == legacy_receiver, "the journal keeps both forms"
+        # What travels is signed by the adapter's card in the receiver's own form.
+        verify_envelope(etree.fromstring(row.raw), [card_certificate])
+    assert {r.receiver_id for r in rows if r.message_type == "CDGI503"} == {"INS.CPIC", "INS.PAIC"}
+    assert inbound and all(r.canonical and r.raw.startswith(b"<?xml") for r in inbound)
+    assert all(b"encoding='GBK'" in r.raw or b'encoding="GBK"' in r.raw for r in inbound)
