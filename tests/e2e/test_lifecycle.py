@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,8 +11,11 @@ from cryptography import x509
 from lxml import etree
 from sqlmodel import Session, select
 
+import mappings
+from adapter import documents
+from adapter.envelope import build_envelope, contract_time, new_message_id
 from adapter.scenario import PARTNERS, Lifecycle
-from card import verify_envelope
+from card import sign_envelope, verify_envelope
 from store.models import Claim, Journal, LedgerEntry, Policy, Progress, Quota
 from tests.e2e.conftest import Running
 
@@ -86,3 +90,18 @@ def test_a_legacy_gbk_insurer_and_a_canonical_one_work_side_by_side(
     assert {r.receiver_id for r in rows if r.message_type == "CDGI503"} == {"INS.CPIC", "INS.PAIC"}
     assert inbound and all(r.canonical and r.raw.startswith(b"<?xml") for r in inbound)
     assert all(b"encoding='GBK'" in r.raw or b'encoding="GBK"' in r.raw for r in inbound)
+    # A legacy amount that is not a whole number of fen is refused, never rounded.
+    picc = running.partners["INS.PICC"]
+    dialect = mappings.get("legacy-gbk")
+    tree = dialect.from_canonical(build_envelope(
+        message_type="CDGI301", sender_id="INS.PICC", receiver_id="DC",
+        business=documents.quota_decision(
+            quota_no=ids["quota"], result="APPROVED", approved_amount=Decimal("1.00"),
+            rate=Decimal("0.01"), valid_from=story.today, valid_to=story.today),
+        send_time=contract_time(datetime.now(UTC)), message_id=new_message_id(),
+    ))
+    next(tree.iter("APPROVED_AMOUNT")).text = "12.5"
+    picc.send_raw(dialect.serialize(sign_envelope(tree, picc.signer)))
+    receipt = story.mail.take("INS.PICC", "CDGI900", lambda m: m.field("ReturnCode") != "0000")
+    assert (receipt.field("ReturnStatus"), receipt.field("ReturnCode")) == ("-1", "0002")
+    assert "fen" in (receipt.field("ReturnInfo") or "")
