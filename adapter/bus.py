@@ -92,6 +92,7 @@ class Bus:
             ch.exchange_declare(s.exchange_in, "topic", durable=True)
             ch.exchange_declare(s.exchange_out, "topic", durable=True)
             ch.exchange_declare(s.exchange_dlx, "topic", durable=True)
+            ch.exchange_declare(s.exchange_alerts, "topic", durable=True)
             ch.queue_declare(s.queue_dead, durable=True, arguments={"x-queue-type": "quorum"})
             ch.queue_bind(s.queue_dead, s.exchange_dlx, routing_key="#")
             ch.queue_declare(
@@ -193,6 +194,17 @@ class Bus:
             self.close()
             raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
         return Published("SENT")
+
+    def publish_alert(self, kind: str, body: bytes) -> None:
+        """Publish an alert (JSON) to ``<prefix>.alerts``; nobody need be listening."""
+        props = pika.BasicProperties(delivery_mode=2, content_type="application/json",
+                                     app_id=self.app_id, type=kind, timestamp=int(time.time()))
+        try:
+            self._channel().basic_publish(self.settings.exchange_alerts, kind, body,
+                                          properties=props)
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"publishing an alert failed: {_describe(e)}") from e
 
     def inject(self, *, routing_key: str, body: bytes, replay_of: int) -> bool:
         """Put journaled inbound bytes back on the inbound exchange (``cdgi replay``)."""

@@ -19,7 +19,9 @@ from typing import Any
 
 import structlog
 
+from adapter.alerts import evaluate
 from adapter.bootstrap import App
+from adapter.registry import fingerprint
 from adapter.errors import BrokerUnavailable, CdgiError, ConfigurationError, TransientError
 from adapter.pipeline import Delivery
 from store import repo
@@ -50,6 +52,8 @@ class Daemon:
         self.counts = {"batches": 0, "messages": 0, "published": 0, "unroutable": 0}
         self._last_sweep = 0.0
         self._last_expiry = float("-inf")
+        self._last_alerts = float("-inf")
+        self._alerts: set[tuple[str, str]] = set()
         self._status_path = (
             Path(app.settings.state_dir) / f"{app.settings.prefix}-{os.getpid()}.json"
         )
@@ -132,6 +136,7 @@ class Daemon:
                     self._handle(batch)
                 self._sweep()
                 self._expire()
+                self._check_alerts()
                 self._write_status()
                 down_since, delay = None, s.retry_initial_s
             except BrokerUnavailable as e:
@@ -236,6 +241,36 @@ class Daemon:
             self._last_expiry = float("-inf")
             return
         self._publish(ids)
+
+    def _check_alerts(self) -> None:
+        """Raise (log, count, publish) new alerts and log the ones that cleared."""
+        now, s = time.monotonic(), self.app.settings
+        if now - self._last_alerts < s.alert_interval_s:
+            return
+        self._last_alerts = now
+        try:
+            counts = repo.alert_counts(self.app.engine, unanswered_after_s=s.receipt_timeout_s)
+        except TransientError:
+            counts = None
+        today = utcnow()
+        certs = [(p.id, fingerprint(c), (c.not_valid_after_utc - today).days)
+                 for p in self.app.registry.all() if p.enabled for c in p.certificates]
+        card = self.app.signer.certificate
+        dead = self.app.bus.queue_depths([s.queue_dead]).get(s.queue_dead)
+        current = evaluate(counts=counts, card_days=(card.not_valid_after_utc - today).days,
+                           card_error=None, partner_certs=certs, dead_letters=dead,
+                           window_days=s.alert_cert_days)
+        keys = {(a.kind, a.message) for a in current}
+        for alert in current:
+            if (alert.kind, alert.message) in self._alerts:
+                continue
+            log.warning("alert", kind=alert.kind, severity=alert.severity, detail=alert.message)
+            self.app.bus.publish_alert(alert.kind, json.dumps(
+                {**alert.as_dict(), "owner": self.app.owner, "at": today.isoformat()},
+                ensure_ascii=False).encode())
+        for kind, message in self._alerts - keys:
+            log.info("alert cleared", kind=kind, detail=message)
+        self._alerts = keys
 
     # -- what operators see --------------------------------------------------------------
     def _set_state(self, state: str, detail: str = "") -> None:

@@ -61,6 +61,10 @@ class Settings:
     retry_max_s: float = 30.0
     relay_interval_s: float = 2.0
     expiry_interval_s: float = 60.0
+    alert_interval_s: float = 60.0
+    alert_cert_days: int = 30
+    http_host: str = "127.0.0.1"
+    http_port: int = 9469
     receipt_timeout_s: float = 3600.0
     log_format: str = "auto"
     log_level: str = "INFO"
@@ -94,6 +98,11 @@ class Settings:
     def queue_dead(self) -> str:
         """Where the broker parks what exceeded its delivery limit."""
         return f"{self.prefix}.dead"
+
+    @property
+    def exchange_alerts(self) -> str:
+        """Topic exchange the daemon publishes its alerts to (routing key = the alert's kind)."""
+        return f"{self.prefix}.alerts"
 
     @property
     def effective_key_name(self) -> str:

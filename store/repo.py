@@ -467,6 +467,33 @@ def outbox_backlog(engine: Engine) -> dict[str, Any]:
     return {"counts": counts, "oldest_pending": oldest}
 
 
+@translating
+def alert_counts(engine: Engine, *, unanswered_after_s: float) -> dict[str, int]:
+    """What operators must look at: unroutable messages, ledger discrepancies, partner
+    refusals, and our messages no partner receipt answered in time."""
+    cutoff = utcnow() - timedelta(seconds=unanswered_after_s)
+    with Session(engine) as session:
+        unroutable = session.exec(
+            select(func.count()).select_from(Outbox).where(Outbox.state == "UNROUTABLE")
+        ).one()
+        discrepancies = session.exec(
+            select(func.count()).select_from(LedgerEntry)
+            .where(col(LedgerEntry.discrepancy).is_not(None))
+        ).one()
+        refused = session.exec(
+            select(func.count()).select_from(Journal)
+            .where(Journal.direction == "OUT", Journal.status == "REFUSED_BY_PARTNER")
+        ).one()
+        unanswered = session.exec(
+            select(func.count()).select_from(Journal).where(
+                Journal.direction == "OUT", Journal.status == "SENT",
+                Journal.message_type != "CDGI900", Journal.updated_at < cutoff,
+            )
+        ).one()
+    return {"unroutable": int(unroutable), "ledger_discrepancies": int(discrepancies),
+            "refused_by_partner": int(refused), "unanswered": int(unanswered)}
+
+
 # -- operator queries ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class JournalFilter:

@@ -623,7 +623,8 @@ def status(as_json: JsonOpt = False) -> None:
     from adapter.bootstrap import engine_for
     from adapter.bus import Bus
     from store.db import as_utc
-    from store.repo import outbox_backlog, partner_certs
+    from adapter.alerts import evaluate
+    from store.repo import alert_counts, outbox_backlog, partner_certs
 
     s = settings()
     report: dict[str, Any] = {"prefix": s.prefix, "party_id": s.party_id}
@@ -655,6 +656,7 @@ def status(as_json: JsonOpt = False) -> None:
             }  # type: ignore[operator]
             for c in partner_certs(engine)
         ]
+        report["counts"] = alert_counts(engine, unanswered_after_s=s.receipt_timeout_s)
         report["store"] = "up"
     except CdgiError as e:
         report["store"] = f"DOWN: {e.message}"
@@ -662,6 +664,16 @@ def status(as_json: JsonOpt = False) -> None:
         report["store"] = f"DOWN: {e}"
     report["card"] = _card_status(s)
     report["daemons"] = _daemons(s)
+    card = report["card"]
+    report["alerts"] = [a.as_dict() for a in evaluate(
+        counts=report.get("counts"),
+        card_days=card.get("days_to_expiry"),
+        card_error=card.get("error") if card.get("state") == "UNAVAILABLE" else None,
+        partner_certs=[(c["partner"], c["fingerprint"], c["days_to_expiry"])
+                       for c in report.get("partner_certificates", [])],
+        dead_letters=(report.get("queues") or {}).get(s.queue_dead),
+        window_days=s.alert_cert_days,
+    )]
     if as_json:
         out.print_json(data=report, default=str)
         return
@@ -695,6 +707,14 @@ def status(as_json: JsonOpt = False) -> None:
         )
     if not report["daemons"]:
         out.print("daemon: none running with this prefix on this host")
+    if report["alerts"]:
+        out.print("[bold red]alerts[/bold red] (docs/operations.md says how to recover):")
+        for a in report["alerts"]:
+            colour = "red" if a["severity"] == "critical" else "yellow"
+            out.print(f"  [{colour}]{a['severity']}[/{colour}] {a['kind']}: ", end="")
+            out.print(a["message"], markup=False)
+    else:
+        out.print("alerts: none")
 
 
 @app.command()

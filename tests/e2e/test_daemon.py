@@ -380,3 +380,37 @@ def test_a_wrong_pin_stops_the_daemon_with_exit_78_and_is_never_retried(
     assert result.returncode == 78
     assert "PIN" in result.stderr
     assert wrong not in result.stderr + result.stdout
+
+
+def test_an_unroutable_receipt_is_kept_and_raises_an_alert_message_log_and_status(
+    start_daemon: Any, rabbitmq: str
+) -> None:
+    import json
+
+    import pika
+
+    running = start_daemon({"CUS.0800": "customs"}, {"CDGI_ALERT_INTERVAL_S": "0.3"})
+    s = running.settings
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
+    ch = conn.channel()
+    watch = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(watch, s.exchange_alerts, routing_key="#")
+    ch.queue_delete(running.customs.queue)  # customs' queue is gone: our receipt has nowhere to go
+
+    running.customs.send("CDGI401", _credit())
+    alert = None
+    deadline = time.monotonic() + 20
+    while alert is None and time.monotonic() < deadline:
+        method, props, body = ch.basic_get(watch, auto_ack=True)
+        if method is None:
+            conn.process_data_events(time_limit=0.2)
+        elif props.type == "unroutable":
+            alert = json.loads(body)
+    conn.close()
+    assert alert is not None and alert["severity"] == "critical"
+    assert "1 outbound message" in alert["message"]
+    assert any(r.status == "UNROUTABLE" for r in running.journal(direction="OUT"))
+    status = _cdgi(running, "status", "--json")
+    kinds = {a["kind"] for a in json.loads(status.stdout)["alerts"]}
+    assert "unroutable" in kinds
+    assert '"alert"' in running.log_path.read_text() and running.alive()
