@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from adapter.bus import Bus
 from adapter.expiry import Expiry
+from adapter.observe import Metrics
 from adapter.envelope import contract_zone
 from adapter.errors import ConfigurationError
 from adapter.pipeline import Pipeline
@@ -66,6 +67,7 @@ class App:
     bus: Bus
     owner: str = field(default="")
     expiry: Expiry | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def bootstrap(settings: Settings, *, signer: Signer | None = None) -> App:
@@ -75,9 +77,11 @@ def bootstrap(settings: Settings, *, signer: Signer | None = None) -> App:
     owner = f"{socket.gethostname()}:{os.getpid()}"
     registry = Registry(engine_for(settings, writer=False))
     signer = signer or open_signer(settings)
-    pipeline = Pipeline(settings, registry, signer, owner=owner)
+    metrics = Metrics()
+    pipeline = Pipeline(settings, registry, signer, owner=owner, metrics=metrics)
     expiry = Expiry(pipeline, today=lambda: business_today(settings))
-    return App(settings, engine, registry, signer, pipeline, Bus(settings), owner, expiry)
+    return App(settings, engine, registry, signer, pipeline, Bus(settings), owner, expiry,
+               metrics)
 
 
 def business_today(settings: Settings) -> date:

@@ -22,10 +22,17 @@ import structlog
 from adapter.alerts import evaluate
 from adapter.bootstrap import App
 from adapter.registry import fingerprint
-from adapter.errors import BrokerUnavailable, CdgiError, ConfigurationError, TransientError
+from adapter.errors import (
+    BrokerUnavailable,
+    CardUnavailable,
+    CdgiError,
+    ConfigurationError,
+    TransientError,
+)
+from adapter.observe import Health, HttpServer
 from adapter.pipeline import Delivery
 from store import repo
-from store.db import utcnow
+from store.db import as_utc, utcnow
 
 log = structlog.get_logger("cdgi.daemon")
 
@@ -54,6 +61,7 @@ class Daemon:
         self._last_expiry = float("-inf")
         self._last_alerts = float("-inf")
         self._alerts: set[tuple[str, str]] = set()
+        self.checks = {"broker": "unknown", "store": "unknown", "card": "unknown"}
         self._status_path = (
             Path(app.settings.state_dir) / f"{app.settings.prefix}-{os.getpid()}.json"
         )
@@ -81,6 +89,7 @@ class Daemon:
             owner=self.app.owner,
             store=self.app.engine.url.render_as_string(hide_password=True),
         )
+        http = self._start_http()
         try:
             self._check_card()
             self._loop()
@@ -93,6 +102,8 @@ class Daemon:
             self._set_state("stopped", str(e))
             return ExitCode.UNAVAILABLE
         finally:
+            if http is not None:
+                http.stop()
             self.app.bus.stop_consuming()
             self.app.bus.close()
             self.app.signer.close()
@@ -101,6 +112,27 @@ class Daemon:
         self._status_path.unlink(missing_ok=True)
         return ExitCode.OK
 
+    def _start_http(self) -> HttpServer | None:
+        """Metrics and health over HTTP (CDGI_HTTP_PORT; 0 turns it off)."""
+        s = self.app.settings
+        if not s.http_port:
+            return None
+        server = HttpServer(s.http_host, s.http_port, self.app.metrics, self.health)
+        try:
+            port = server.start()
+        except OSError as e:
+            raise ConfigurationError(
+                f"cannot serve metrics on {s.http_host}:{s.http_port} ({e.strerror}); set "
+                "CDGI_HTTP_PORT to a free port, or 0 to turn the endpoint off"
+            ) from None
+        log.info("serving /metrics, /healthz and /readyz", host=s.http_host, port=port)
+        return server
+
+    def health(self) -> Health:
+        """A snapshot for /healthz and /readyz (never touches the card or the store)."""
+        return Health.judge(live=self.state != "stopped", checks={**self.checks,
+                                                                  "state": self.state})
+
     def _check_card(self) -> None:
         """Open the card before consuming: a wrong PIN stops us now, not on the first message."""
         delay, since = self.app.settings.retry_initial_s, time.monotonic()
@@ -108,9 +140,11 @@ class Daemon:
             try:
                 cert = self.app.signer.certificate
             except TransientError as e:
+                self.checks["card"] = "unavailable"
                 self._pause(e.message, delay, since)
                 delay = min(delay * 2, self.app.settings.retry_max_s)
                 continue
+            self.checks["card"] = "present"
             log.info(
                 "card ready",
                 key=self.app.signer.key_name,
@@ -129,6 +163,7 @@ class Daemon:
                     bus.connect()
                     bus.declare_topology()
                     log.info("connected to RabbitMQ", queue=s.queue_in)
+                    self.checks["broker"] = "up"
                     self._set_state("running")
                     self._sweep(force=True)
                 batch = bus.next_batch(s.batch_size, wait_s=0.5)
@@ -140,6 +175,7 @@ class Daemon:
                 self._write_status()
                 down_since, delay = None, s.retry_initial_s
             except BrokerUnavailable as e:
+                self.checks["broker"] = "down"
                 down_since = down_since or time.monotonic()
                 self._pause(f"broker unavailable: {e.message}", delay, down_since)
                 delay = min(delay * 2, s.retry_max_s)
@@ -162,11 +198,16 @@ class Daemon:
         delay, down_since = s.retry_initial_s, time.monotonic()
         while True:
             try:
-                result = app.pipeline.process_batch(app.engine, batch)
+                with app.metrics.stage("batch"):
+                    result = app.pipeline.process_batch(app.engine, batch)
+                self.checks["store"], self.checks["card"] = "up", "present"
                 break
             except TransientError as e:
                 if isinstance(e, BrokerUnavailable):
                     raise
+                reason = "card" if isinstance(e, CardUnavailable) else "store"
+                self.checks[reason] = "unavailable" if reason == "card" else "down"
+                app.metrics.retries.labels(reason).inc()
                 self._pause(e.message, delay, down_since)
                 delay = min(delay * 2, s.retry_max_s)
                 if self.stopping or not app.bus.connected:
@@ -203,6 +244,8 @@ class Daemon:
                 )
                 assert row.id is not None
                 results.append(repo.PublishResult(row.id, published.state, published.detail))
+                app.metrics.messages_out.labels(row.message_type, row.receiver_id,
+                                                published.state).inc()
                 if published.state == "UNROUTABLE":
                     self.counts["unroutable"] += 1
                     log.warning(
@@ -227,6 +270,17 @@ class Daemon:
             return
         self._last_sweep = now
         self._publish(None)
+        try:
+            backlog = repo.outbox_backlog(self.app.engine)
+        except TransientError:
+            self.checks["store"] = "down"
+            return
+        self.checks["store"] = "up"
+        for state in ("PENDING", "SENT", "UNROUTABLE"):
+            self.app.metrics.outbox_backlog.labels(state).set(backlog["counts"].get(state, 0))
+        oldest = as_utc(backlog["oldest_pending"])
+        self.app.metrics.outbox_oldest_age.set(
+            (utcnow() - oldest).total_seconds() if oldest else 0)
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -261,10 +315,15 @@ class Daemon:
                            card_error=None, partner_certs=certs, dead_letters=dead,
                            window_days=s.alert_cert_days)
         keys = {(a.kind, a.message) for a in current}
+        self.app.metrics.set_certificate(s.party_id, fingerprint(card),
+                                         (card.not_valid_after_utc - today).days)
+        for party, fp, days in certs:
+            self.app.metrics.set_certificate(party, fp, days)
         for alert in current:
             if (alert.kind, alert.message) in self._alerts:
                 continue
             log.warning("alert", kind=alert.kind, severity=alert.severity, detail=alert.message)
+            self.app.metrics.alerts.labels(alert.kind).inc()
             self.app.bus.publish_alert(alert.kind, json.dumps(
                 {**alert.as_dict(), "owner": self.app.owner, "at": today.isoformat()},
                 ensure_ascii=False).encode())
@@ -276,6 +335,7 @@ class Daemon:
     def _set_state(self, state: str, detail: str = "") -> None:
         changed = (state, detail) != (self.state, self.detail)
         self.state, self.detail = state, detail
+        self.app.metrics.set_state(state)
         if changed:
             self._write_status(force=True)
 

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["Health", "HttpServer", "Metrics", "METRICS_CONTENT_TYPE"]
+__all__ = ["METRICS_CONTENT_TYPE", "Health", "HttpServer", "Metrics"]
 
 log = structlog.get_logger(__name__)
 
@@ -237,7 +237,7 @@ def _handler_for(owner: HttpServer) -> type[BaseHTTPRequestHandler]:
         server_version = "cdgi-observe"
         sys_version = ""
 
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        def do_GET(self) -> None:
             path = urlsplit(self.path).path
             if path == "/metrics":
                 self._send(HTTPStatus.OK, METRICS_CONTENT_TYPE, owner.metrics.exposition())
@@ -271,7 +271,7 @@ def _handler_for(owner: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("observe.request", client=self.client_address[0], line=format % args)
 
     return Handler

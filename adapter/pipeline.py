@@ -54,6 +54,7 @@ from adapter.errors import (
     UnknownMessageType,
 )
 from adapter.handlers import Context, Outgoing, Result, load
+from adapter.observe import Metrics
 from adapter.registry import PartnerInfo, Registry
 from adapter.settings import Settings
 from adapter.registry import fingerprint
@@ -132,8 +133,10 @@ class Pipeline:
         owner: str,
         clock: Callable[[], datetime] = utcnow,
         lease_s: float = 60.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.registry = registry
         self.signer = signer
         self.owner = owner
@@ -161,7 +164,8 @@ class Pipeline:
                     continue
                 outbox_ids += ids
                 outcomes.append(outcome)
-            uow.commit()
+            with self.metrics.stage("commit"):
+                uow.commit()
         for delivery in raced:
             with UnitOfWork(engine) as uow:
                 ids, outcome = self._process(Repo(uow.session), delivery)
@@ -197,11 +201,14 @@ class Pipeline:
             )
             err = InternalError(f"internal error ({type(e).__name__}); the operator was alerted")
             ids, status, code = self._refuse(repo, trace, err), "REFUSED", err.code
+        partner = trace.sender.id if trace.sender else delivery.routing_key
+        self.metrics.messages_in.labels(trace.message_type or "Unknown", partner, status).inc()
+        self.metrics.stage_seconds.labels("message").observe(time.perf_counter() - started)
         log.info(
             "message handled",
             message_id=trace.message_id,
             type=trace.message_type,
-            partner=trace.sender.id if trace.sender else delivery.routing_key,
+            partner=partner,
             status=status,
             code=code,
             ms=round((time.perf_counter() - started) * 1000, 2),
@@ -220,8 +227,9 @@ class Pipeline:
             ), "DUPLICATE"
 
         dialect = self._dialect(trace.sender)
-        root = parse(d.body, max_bytes=s.max_bytes, max_depth=s.max_depth,
-                     encodings=dialect.encodings)
+        with self.metrics.stage("parse"):
+            root = parse(d.body, max_bytes=s.max_bytes, max_depth=s.max_depth,
+                         encodings=dialect.encodings)
         trace.stages.append(f"parsed {len(d.body)} bytes")
         now = self.clock()
         if dialect is not mappings.CANONICAL:
@@ -237,7 +245,8 @@ class Pipeline:
         spec = schemas.spec_for(head.message_type or "")
         if not spec.inbound or sender.kind not in spec.senders:
             raise UnknownMessageType(f"{spec.type} is not accepted from a {sender.kind}")
-        schemas.validate(root)
+        with self.metrics.stage("schema"):
+            schemas.validate(root)
         for node in root.iter(q("USCC")):
             if not is_valid_uscc((node.text or "").strip()):
                 raise SchemaInvalid(f"USCC {node.text} has a wrong check character (GB 32100)")
@@ -245,9 +254,10 @@ class Pipeline:
 
         signed = root
         if not trace.verified:
-            verified = verify_envelope(
-                root, sender.certificates, allow_sha1=sender.allows_sha1(now), at=now
-            )
+            with self.metrics.stage("verify"):
+                verified = verify_envelope(
+                    root, sender.certificates, allow_sha1=sender.allows_sha1(now), at=now
+                )
             trace.sender, trace.verified = sender, True
             signed = verified.signed
             trace.stages.append(
@@ -286,7 +296,10 @@ class Pipeline:
         # The handler's writes and what it sends are one unit: if sending cannot be prepared
         # (a receiver's dialect cannot express a value, say), the state change is undone too.
         with repo.session.begin_nested():
-            result = handler(ctx)
+            with self.metrics.stage("handle"):
+                result = handler(ctx)
+            if result.code.startswith("28"):
+                self.metrics.discrepancies.labels(result.code).inc()
             trace.stages.append(f"handled: {result.info}")
             ids = self._record(repo, trace, result)
         return ids, _journal_status(result)
@@ -461,6 +474,7 @@ class Pipeline:
             # Our own words must fit the partner's encoding; business data never is replaced.
             encoding = dialect.encodings[0]
             info = info.encode(encoding, "replace").decode(encoding)
+        self.metrics.receipts.labels(code).inc()
         receipt = build_receipt(
             ori_message_id=trace.message_id,
             ori_message_type=trace.message_type,
@@ -475,6 +489,17 @@ class Pipeline:
             correlation_id=trace.message_id,
             uscc=None,
         )
+
+    def _sign(self, root: etree._Element) -> etree._Element:
+        """Sign with the card, timed; failures counted (and raised as they are)."""
+        started = time.perf_counter()
+        try:
+            return sign_envelope(root, self.signer)
+        except Exception:
+            self.metrics.sign_failures.inc()
+            raise
+        finally:
+            self.metrics.sign_seconds.observe(time.perf_counter() - started)
 
     def send(self, repo: Repo, out: Outgoing, *, correlation_id: str | None = None) -> int:
         """Sign ``out`` into a new envelope and queue it in this unit of work; its outbox id."""
@@ -496,7 +521,7 @@ class Pipeline:
         dialect = self._dialect(self.registry.get(out.receiver_id))
         canonical = None
         if dialect is mappings.CANONICAL:
-            signed = sign_envelope(root, self.signer)
+            signed = self._sign(root)
             schemas.validate(signed)  # what we sign must be what we promise
             body = serialize(signed)
         else:
@@ -506,7 +531,7 @@ class Pipeline:
             probe.append(etree.Element(_SIGNATURE))
             schemas.validate(probe)
             canonical = serialize(root)
-            body = dialect.serialize(sign_envelope(dialect.from_canonical(root), self.signer))
+            body = dialect.serialize(self._sign(dialect.from_canonical(root)))
         row = repo.add_journal(
             direction="OUT",
             message_id=message_id,

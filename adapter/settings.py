@@ -64,7 +64,7 @@ class Settings:
     alert_interval_s: float = 60.0
     alert_cert_days: int = 30
     http_host: str = "127.0.0.1"
-    http_port: int = 9469
+    http_port: int = 9469  # 0 turns the metrics and health endpoint off
     receipt_timeout_s: float = 3600.0
     log_format: str = "auto"
     log_level: str = "INFO"

@@ -329,7 +329,7 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             [sys.executable, "-m", "adapter", "run"],
             env={
                 **env,
-                "CDGI_LOG_FORMAT": "json",
+                "CDGI_LOG_FORMAT": "json", "CDGI_HTTP_PORT": env.get("CDGI_HTTP_PORT", "0"),
                 "CDGI_PREFIX": settings.prefix,
                 "CDGI_DATABASE_URL": settings.database_url,
             },

@@ -175,7 +175,7 @@ def daemon_rate(token_env: dict[str, str], n: int, db_kind: str, tmp: Path) -> t
         "CDGI_AMQP_URL": AMQP,
         "CDGI_STATE_DIR": str(tmp / "run"),
         "CDGI_LOG_LEVEL": "WARNING",
-        "CDGI_LOG_FORMAT": "json",
+        "CDGI_LOG_FORMAT": "json", "CDGI_HTTP_PORT": "0",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapter", "run"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL

@@ -123,7 +123,8 @@ def start_daemon(
         env = {
             **os.environ, **token.env, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": migrated_url,
             "CDGI_AMQP_URL": rabbitmq, "CDGI_STATE_DIR": str(tmp_path / "run"),
-            "CDGI_LOG_FORMAT": "json", "CDGI_RELAY_INTERVAL_S": "0.2", **(extra_env or {}),
+            "CDGI_LOG_FORMAT": "json", "CDGI_RELAY_INTERVAL_S": "0.2", "CDGI_HTTP_PORT": "0",
+            **(extra_env or {}),
         }
         log_path = tmp_path / "daemon.log"
         with log_path.open("ab") as log:

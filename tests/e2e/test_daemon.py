@@ -367,7 +367,7 @@ def test_a_wrong_pin_stops_the_daemon_with_exit_78_and_is_never_retried(
         "CDGI_DATABASE_URL": migrated_url,
         "CDGI_AMQP_URL": rabbitmq,
         "CDGI_STATE_DIR": str(tmp_path / "run"),
-        "CDGI_LOG_FORMAT": "json",
+        "CDGI_LOG_FORMAT": "json", "CDGI_HTTP_PORT": "0",
     }
     result = subprocess.run(
         [sys.executable, "-m", "adapter", "run"],
@@ -414,3 +414,39 @@ def test_an_unroutable_receipt_is_kept_and_raises_an_alert_message_log_and_statu
     kinds = {a["kind"] for a in json.loads(status.stdout)["alerts"]}
     assert "unroutable" in kinds
     assert '"alert"' in running.log_path.read_text() and running.alive()
+
+
+def test_the_daemon_serves_metrics_and_readiness_that_a_scraper_can_read(
+    start_daemon: Any,
+) -> None:
+    import json
+    import socket
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = start_daemon({"CUS.0800": "customs"},
+                           {"CDGI_HTTP_PORT": str(port), "CDGI_ALERT_INTERVAL_S": "0.2"})
+    sent = running.customs.send("CDGI401", _credit())
+    running.customs.receipts_for([sent])
+    running.customs.send_raw(b"<not-xml")
+    running.customs.receive(1)
+    time.sleep(0.5)
+    base = f"http://127.0.0.1:{port}"
+    ready = json.loads(urllib.request.urlopen(f"{base}/readyz", timeout=5).read())
+    assert ready["ready"] is True and ready["checks"]["card"] == "present"
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("cdgi_messages_in_total",
+                    (("outcome", "PROCESSED"), ("partner", "CUS.0800"), ("type", "CDGI401")))] == 1
+    assert samples[("cdgi_receipts_total", (("code", "0001"),))] == 1
+    assert samples[("cdgi_messages_out_total",
+                    (("outcome", "SENT"), ("partner", "CUS.0800"), ("type", "CDGI900")))] == 2
+    assert samples[("cdgi_card_sign_seconds_count", ())] >= 2
+    assert any(name == "cdgi_certificate_days_to_expiry" and ("owner", "DC") in labels
+               for name, labels in samples)
+    assert samples[("cdgi_daemon_state", (("state", "running"),))] == 1

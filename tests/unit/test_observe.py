@@ -33,9 +33,14 @@ def test_counters_appear_with_their_names_and_labels_after_use() -> None:
     m.discrepancies.labels(code="L01").inc()
     m.alerts.labels(kind="cert_expiry").inc()
 
-    assert value(m, "cdgi_messages_in_total", type="CDGI101", partner="BANK1", outcome="PROCESSED") == 2
+    assert (
+        value(m, "cdgi_messages_in_total", type="CDGI101", partner="BANK1", outcome="PROCESSED")
+        == 2
+    )
     assert value(m, "cdgi_receipts_total", code="R0000") == 1
-    assert value(m, "cdgi_messages_out_total", type="CDGI505", partner="PORTAL", outcome="SENT") == 1
+    assert (
+        value(m, "cdgi_messages_out_total", type="CDGI505", partner="PORTAL", outcome="SENT") == 1
+    )
     assert value(m, "cdgi_retries_total", reason="broker") == 3
     assert value(m, "cdgi_card_sign_failures_total") == 1
     assert value(m, "cdgi_ledger_discrepancies_total", code="L01") == 1
@@ -88,9 +93,8 @@ def test_stage_observes_the_duration_of_the_block() -> None:
 
 def test_stage_observes_a_duration_even_when_the_block_raises() -> None:
     m = Metrics()
-    with pytest.raises(ValueError, match="broken"):
-        with m.stage("schema"):
-            raise ValueError("broken")
+    with pytest.raises(ValueError, match="broken"), m.stage("schema"):
+        raise ValueError("broken")
     assert value(m, "cdgi_stage_seconds_count", stage="schema") == 1
 
 
@@ -131,6 +135,11 @@ def test_health_is_ready_only_when_broker_store_and_card_are_up_and_running() ->
     up = {"broker": "up", "store": "up", "card": "present", "state": "running"}
     assert Health.judge(live=True, checks=up).ready
     assert not Health.judge(live=False, checks=up).ready
-    for key, bad in [("broker", "down"), ("store", "down"), ("card", "absent"), ("state", "paused")]:
+    for key, bad in [
+        ("broker", "down"),
+        ("store", "down"),
+        ("card", "absent"),
+        ("state", "paused"),
+    ]:
         assert not Health.judge(live=True, checks={**up, key: bad}).ready
     assert not Health.judge(live=True, checks={"broker": "up"}).ready
