@@ -89,8 +89,9 @@ class Daemon:
             owner=self.app.owner,
             store=self.app.engine.url.render_as_string(hide_password=True),
         )
-        http = self._start_http()
+        http = None
         try:
+            http = self._start_http()
             self._check_card()
             self._loop()
         except ConfigurationError as e:
@@ -312,7 +313,8 @@ class Daemon:
         card = self.app.signer.certificate
         dead = self.app.bus.queue_depths([s.queue_dead]).get(s.queue_dead)
         current = evaluate(counts=counts, card_days=(card.not_valid_after_utc - today).days,
-                           card_error=None, partner_certs=certs, dead_letters=dead,
+                           card_error="see the log" if self.checks["card"] != "present" else None,
+                           partner_certs=certs, dead_letters=dead,
                            window_days=s.alert_cert_days)
         keys = {(a.kind, a.message) for a in current}
         self.app.metrics.set_certificate(s.party_id, fingerprint(card),

@@ -207,6 +207,7 @@ class Pipeline:
         log.info(
             "message handled",
             message_id=trace.message_id,
+            correlation_id=trace.head.correlation_id if trace.head else None,
             type=trace.message_type,
             partner=partner,
             status=status,

@@ -476,9 +476,10 @@ def alert_counts(engine: Engine, *, unanswered_after_s: float) -> dict[str, int]
         unroutable = session.exec(
             select(func.count()).select_from(Outbox).where(Outbox.state == "UNROUTABLE")
         ).one()
-        discrepancies = session.exec(
+        discrepancies = session.exec(  # the last day's: older ones were seen and handled
             select(func.count()).select_from(LedgerEntry)
-            .where(col(LedgerEntry.discrepancy).is_not(None))
+            .where(col(LedgerEntry.discrepancy).is_not(None),
+                   LedgerEntry.created_at >= utcnow() - timedelta(days=1))
         ).one()
         refused = session.exec(
             select(func.count()).select_from(Journal)
@@ -596,6 +597,11 @@ def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
         if original is None:
             return None
         now = utcnow()
+        session.execute(  # the copies no queue took are replaced by this one
+            update(Outbox)
+            .where(col(Outbox.journal_id) == journal_id, Outbox.state == "UNROUTABLE")
+            .values(state="REPLACED")
+        )
         row = Outbox(
             journal_id=journal_id,
             message_id=original.message_id,

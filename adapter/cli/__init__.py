@@ -141,6 +141,16 @@ def _register_show() -> None:
 _register_show()
 
 
+def _register_maintenance() -> None:
+    from adapter.cli.maintenance import export_cmd, purge_cmd
+
+    app.command("export")(export_cmd)
+    app.command("purge")(purge_cmd)
+
+
+_register_maintenance()
+
+
 @app.command()
 def sign(
     file: Path,
@@ -213,8 +223,9 @@ def partner_add(
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Checked against the id's pattern.")] = None,
     dialect: Annotated[
-        str, typer.Option(help="canonical, or a dialect in mappings/.")
-    ] = "canonical",
+        str | None,
+        typer.Option(help="canonical (for a new partner), or a dialect in mappings/."),
+    ] = None,
     broker_user: Annotated[str | None, typer.Option(help="Its RabbitMQ user, if checked.")] = None,
     allow_sha1_until: Annotated[
         str | None, typer.Option(help="YYYY-MM-DD: accept SHA-1 from it until then.")
@@ -228,9 +239,12 @@ def partner_add(
     from store.models import Partner, PartnerCert
     from store.repo import save_partner
 
+    from adapter.registry import load_partners
+
     try:
         found_kind = check_party_id(party_id, kind)
-        mappings.get(dialect)
+        if dialect is not None:
+            mappings.get(dialect)
     except (CdgiError, KeyError) as e:
         raise fail(e.message if isinstance(e, CdgiError) else str(e.args[0])) from None
     until = None
@@ -258,14 +272,22 @@ def partner_add(
             added_at=now,
         )
     try:
+        engine = engine_for(settings())
+        # Updating a partner changes only what is given; the rest stays as registered.
+        known = load_partners(engine).get(party_id)
+        if known is not None:
+            dialect = dialect or known.dialect
+            broker_user = broker_user or known.broker_user
+            until = until or known.allow_sha1_until
+        dialect = dialect or "canonical"
         save_partner(
-            engine_for(settings()),
+            engine,
             Partner(
                 id=party_id,
                 name=name,
                 kind=found_kind,
                 dialect=dialect,
-                enabled=True,
+                enabled=known.enabled if known is not None else True,
                 broker_user=broker_user,
                 allow_sha1_until=until,
                 created_at=now,

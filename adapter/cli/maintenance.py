@@ -84,10 +84,11 @@ def export_cmd(
     Written to FILE.part and renamed to FILE only when complete. Ctrl-C or SIGTERM removes
     FILE.part, leaves FILE untouched, says how far it got and exits 130.
     """
+    from rich.progress import Progress
+
     from adapter.bootstrap import engine_for
     from adapter.cli import _since, err, fail, out, settings
     from adapter.errors import CdgiError
-    from rich.progress import Progress
     from store import maintenance
 
     if output.exists() and not force:
@@ -128,9 +129,9 @@ def export_cmd(
             done = True
             _fsync_dir(output.parent)
     except KeyboardInterrupt:
-        if done:
-            out.print(f"exported {written} message(s) to {output}")
-            raise typer.Exit(INTERRUPTED) from None
+        if done:  # the file was complete and renamed before the signal: nothing was lost
+            out.print(f"exported {written} message(s) to {output}", markup=False)
+            return
         part.unlink(missing_ok=True)
         where = f" (last journal id {last_id})" if last_id is not None else ""
         err.print(
@@ -171,10 +172,11 @@ def purge_cmd(
     transactions: Ctrl-C or SIGTERM stops after the batch in hand rolls back (exit 130), and
     running it again continues. Export first: `cdgi export --until ... --with-raw -o FILE`.
     """
+    from rich.progress import Progress
+
     from adapter.bootstrap import engine_for
     from adapter.cli import _since, err, fail, out, settings
     from adapter.errors import CdgiError
-    from rich.progress import Progress
     from store import maintenance
 
     cutoff = _since(older_than)

@@ -129,3 +129,16 @@ def test_the_daemon_refuses_to_start_on_an_unmigrated_database_with_exit_78(
 def test_the_journal_is_empty_on_a_new_store_and_says_so(env: dict[str, str]) -> None:
     assert cdgi("log", env=env).stdout.strip() == "no messages match"
     assert cdgi("log", "--json", env=env).stdout.strip() == ""
+
+
+def test_updating_a_partner_keeps_what_is_not_given_again(env: dict[str, str], tmp_path: Path) -> None:
+    cert = tmp_path / "picc.pem"
+    cert.write_bytes(SoftwareSigner.generate("INS.PICC").cert_pem())
+    assert cdgi("partner", "add", "INS.PICC", "--name", "PICC", "--dialect", "legacy-gbk",
+                "--broker-user", "picc", env=env).returncode == 0
+    assert cdgi("partner", "add", "INS.PICC", "--name", "PICC renamed", "--cert", str(cert),
+                env=env).returncode == 0
+    (partner,) = json.loads(cdgi("partner", "list", "--json", env=env).stdout)
+    assert (partner["name"], partner["dialect"], partner["broker_user"]) == (
+        "PICC renamed", "legacy-gbk", "picc")
+    assert len(partner["certificates"]) == 1
