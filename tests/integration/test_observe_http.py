@@ -140,9 +140,11 @@ def test_start_returns_the_bound_port_and_stop_frees_it(metrics: Metrics) -> Non
     srv.stop()  # twice is harmless
 
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # would raise EADDRINUSE if still held
-    with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        # SO_REUSEADDR: a closed connection's TIME_WAIT must not count, a listener would.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))  # would raise EADDRINUSE if still listening
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
 
 def test_a_stopped_server_can_bind_the_same_port_again(metrics: Metrics) -> None:
