@@ -8,6 +8,7 @@ and reads what the adapter sends it from its own queue bound on ``<prefix>.out``
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -349,7 +350,8 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
 
         _print_rows(list(reversed(find_journal(engine, JournalFilter(limit=25)))), as_json=False)
         show_env = {**env, "CDGI_PREFIX": settings.prefix,
-                    "CDGI_DATABASE_URL": settings.database_url}
+                    "CDGI_DATABASE_URL": settings.database_url,
+                    "COLUMNS": str(max(120, shutil.get_terminal_size().columns))}
         for what in (["quota", ids["quota"]], ["ledger", ids["guarantee"]]) if ids else ():
             console.print(f"[bold]8. cdgi show {' '.join(what)}[/bold]")
             subprocess.run([sys.executable, "-m", "adapter", "show", *what], env=show_env,
