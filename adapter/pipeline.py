@@ -154,8 +154,7 @@ class Pipeline:
             repo = Repo(uow.session)
             for delivery in deliveries:
                 try:
-                    with uow.session.begin_nested():
-                        ids, outcome = self._process(repo, delivery)
+                    ids, outcome = self._process(repo, delivery)
                 except Exception as e:
                     if not is_conflict(e):
                         raise
@@ -179,13 +178,18 @@ class Pipeline:
     ) -> tuple[list[int], tuple[str | None, str, str | None]]:
         trace = _Trace(delivery)
         started = time.perf_counter()
+        session = repo.session
+        error: PermanentError | None = None
+        # One savepoint per message: a refusal undoes everything the message had written,
+        # then its refusal is recorded in a savepoint of its own.
         try:
-            ids, status = self._accept(repo, trace)
+            with session.begin_nested():
+                ids, status = self._accept(repo, trace)
             code = None
         except (TransientError, ConfigurationError):
             raise
         except PermanentError as e:
-            ids, status, code = self._refuse(repo, trace, e), "REFUSED", e.code
+            error = e
         except CdgiError as e:
             raise TransientError(f"{type(e).__name__}: {e.message}") from e
         except Exception as e:  # a defect of ours: refuse, keep the bytes, say so loudly
@@ -199,8 +203,10 @@ class Pipeline:
                 message_id=trace.message_id,
                 routing_key=delivery.routing_key,
             )
-            err = InternalError(f"internal error ({type(e).__name__}); the operator was alerted")
-            ids, status, code = self._refuse(repo, trace, err), "REFUSED", err.code
+            error = InternalError(f"internal error ({type(e).__name__}); the operator was alerted")
+        if error is not None:
+            with session.begin_nested():
+                ids, status, code = self._refuse(repo, trace, error), "REFUSED", error.code
         partner = trace.sender.id if trace.sender else delivery.routing_key
         self.metrics.messages_in.labels(trace.message_type or "Unknown", partner, status).inc()
         self.metrics.stage_seconds.labels("message").observe(time.perf_counter() - started)
@@ -294,15 +300,15 @@ class Pipeline:
             party_id=s.party_id,
             verify_document=lambda el, cards: self._verify_document(el, cards, now),
         )
-        # The handler's writes and what it sends are one unit: if sending cannot be prepared
-        # (a receiver's dialect cannot express a value, say), the state change is undone too.
-        with repo.session.begin_nested():
-            with self.metrics.stage("handle"):
-                result = handler(ctx)
-            if result.code.startswith("28"):
-                self.metrics.discrepancies.labels(result.code).inc()
-            trace.stages.append(f"handled: {result.info}")
-            ids = self._record(repo, trace, result)
+        # The handler's writes and what it sends are one unit (the message's savepoint): if
+        # sending cannot be prepared (a receiver's dialect cannot express a value, say), the
+        # state change is undone too.
+        with self.metrics.stage("handle"):
+            result = handler(ctx)
+        if result.code.startswith("28"):
+            self.metrics.discrepancies.labels(result.code).inc()
+        trace.stages.append(f"handled: {result.info}")
+        ids = self._record(repo, trace, result)
         return ids, _journal_status(result)
 
     def _dialect(self, partner: PartnerInfo | None) -> mappings.Dialect:
