@@ -423,8 +423,21 @@ def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after
         return
     now = utcnow()
     with Session(engine, expire_on_commit=False) as session:
+        # Two queries for the whole batch rather than two per row.
+        rows = {
+            row.id: row
+            for row in session.exec(
+                select(Outbox).where(col(Outbox.id).in_([r.outbox_id for r in results]))
+            )
+        }
+        journals = {
+            j.id: j
+            for j in session.exec(
+                select(Journal).where(col(Journal.id).in_({r.journal_id for r in rows.values()}))
+            )
+        }
         for r in results:
-            row = session.get(Outbox, r.outbox_id)
+            row = rows.get(r.outbox_id)
             if row is None:
                 continue
             row.attempts += 1
@@ -436,7 +449,7 @@ def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after
             else:
                 row.next_attempt_at = now + timedelta(seconds=retry_after_s)
             session.add(row)
-            journal = session.get(Journal, row.journal_id)
+            journal = journals.get(row.journal_id)
             if journal is not None and journal.direction == "OUT":
                 if journal.status in ("PENDING", "UNROUTABLE", "SENT"):
                     journal.status = r.state
