@@ -67,6 +67,7 @@ def bind_card(ctx: Context) -> Result:
             valid_from=binding.valid_from,
             valid_to=binding.valid_to,
             revoked=binding.revoked,
+            permissions=permissions,
             message_id=ctx.message_id,
             updated_at=ctx.now,
         ),
