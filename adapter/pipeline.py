@@ -292,12 +292,9 @@ class Pipeline:
             registry=self.registry,
             sender=sender,
             message_id=message_id,
-            message_type=spec.type,
-            correlation_id=head.correlation_id,
             business=business,
             now=now,
             on=self._business_day(head),
-            party_id=s.party_id,
             verify_document=lambda el, cards: self._verify_document(el, cards, now),
         )
         # The handler's writes and what it sends are one unit (the message's savepoint): if

@@ -89,9 +89,6 @@ class Registry:
         self._refresh()
         return sorted(self._partners.values(), key=lambda p: p.id)
 
-    def invalidate(self) -> None:
-        """Forget the cache (after a change made by this process)."""
-        self._loaded_at = float("-inf")
 
     def _refresh(self) -> None:
         now = self._clock()

@@ -9,8 +9,7 @@ and do not block the daemon.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -158,9 +157,3 @@ class UnitOfWork:
                 raise
             raise translated from e
 
-
-@contextmanager
-def unit_of_work(engine: Engine) -> Iterator[UnitOfWork]:
-    """``with unit_of_work(engine) as uow: ...; uow.commit()``."""
-    with UnitOfWork(engine) as uow:
-        yield uow

@@ -46,6 +46,21 @@ from store.models import (
 __all__ = ["Engine", "JournalFilter", "Repo"]
 
 
+def resend_of(original: Outbox) -> Outbox:
+    """A new outbox row with the same message: same MessageId, same signed bytes."""
+    now = utcnow()
+    return Outbox(
+        journal_id=original.journal_id,
+        message_id=original.message_id,
+        message_type=original.message_type,
+        receiver_id=original.receiver_id,
+        correlation_id=original.correlation_id,
+        body=original.body,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
 class Repo:
     """Queries and writes inside one session (one unit of work)."""
 
@@ -126,22 +141,12 @@ class Repo:
         original = self.session.get(Outbox, outbox_id)
         if original is None:
             return None
-        now = utcnow()
-        return self.add_outbox(
-            journal_id=original.journal_id,
-            message_id=original.message_id,
-            message_type=original.message_type,
-            receiver_id=original.receiver_id,
-            correlation_id=original.correlation_id,
-            body=original.body,
-            claimed_by=owner,
-            lease_until=now + timedelta(seconds=lease_s),
-        )
+        again = resend_of(original)
+        again.claimed_by, again.lease_until = owner, utcnow() + timedelta(seconds=lease_s)
+        self.add(again)
+        return again
 
     # -- business state ------------------------------------------------------------------
-    def enterprise(self, uscc: str) -> Enterprise | None:
-        """An enterprise by USCC."""
-        return self.session.get(Enterprise, uscc)
 
     def save_enterprise(self, uscc: str, name: str, customs_code: str) -> Enterprise:
         """Create or update an enterprise."""
@@ -171,9 +176,6 @@ class Repo:
         """Every card bound to an enterprise."""
         return self.session.exec(select(BoundCard).where(BoundCard.uscc == uscc)).all()
 
-    def seals_of(self, card_no: str) -> Sequence[Seal]:
-        """The seals of a card."""
-        return self.session.exec(select(Seal).where(Seal.card_no == card_no)).all()
 
     def credit(self, uscc: str) -> Credit | None:
         """The credit rating on file."""
@@ -240,12 +242,11 @@ class Repo:
         """Every increase of a quota."""
         return self.session.exec(select(Increase).where(Increase.quota_no == quota_no)).all()
 
-    def live_insured(self, quota_no: str) -> Decimal:
-        """The insured amounts of a quota's live policies."""
+    def live_insured(self, quota_no: str, live: Sequence[str]) -> Decimal:
+        """The insured amounts of a quota's policies in one of the ``live`` statuses."""
         rows = self.session.exec(
             select(Policy.insured_amount).where(
-                Policy.quota_no == quota_no,
-                col(Policy.status).in_(("SUBMITTED", "ISSUED", "RECORDED")),
+                Policy.quota_no == quota_no, col(Policy.status).in_(list(live))
             )
         ).all()
         return sum((Decimal(r) for r in rows), Decimal(0))
@@ -584,20 +585,6 @@ def journal_story(engine: Engine, key: str) -> list[tuple[Journal, list[JournalE
         return story
 
 
-@translating
-def journal_row(engine: Engine, journal_id: int) -> Journal | None:
-    """One journal row."""
-    with Session(engine, expire_on_commit=False) as session:
-        return session.get(Journal, journal_id)
-
-
-@translating
-def outbox_for_journal(engine: Engine, journal_id: int) -> Outbox | None:
-    """The newest outbox row of an outbound journal row."""
-    with Session(engine, expire_on_commit=False) as session:
-        return session.exec(
-            select(Outbox).where(Outbox.journal_id == journal_id).order_by(col(Outbox.id).desc())
-        ).first()
 
 
 @translating
@@ -609,22 +596,13 @@ def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
         ).first()
         if original is None:
             return None
-        now = utcnow()
         session.execute(  # the copies no queue took are replaced by this one
             update(Outbox)
             .where(col(Outbox.journal_id) == journal_id, Outbox.state == "UNROUTABLE")
             .values(state="REPLACED")
         )
-        row = Outbox(
-            journal_id=journal_id,
-            message_id=original.message_id,
-            message_type=original.message_type,
-            receiver_id=original.receiver_id,
-            correlation_id=original.correlation_id,
-            body=original.body,
-            created_at=now,
-            next_attempt_at=now,
-        )
+        row = resend_of(original)
+        now = row.created_at
         session.add(row)
         session.add(
             JournalEvent(
@@ -633,10 +611,3 @@ def requeue_outbound(engine: Engine, journal_id: int, note: str) -> int | None:
         )
         session.commit()
         return row.id
-
-
-@translating
-def count_journal(engine: Engine) -> int:
-    """How many journal rows there are."""
-    with Session(engine, expire_on_commit=False) as session:
-        return int(session.exec(select(func.count()).select_from(Journal)).one())

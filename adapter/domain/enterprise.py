@@ -9,9 +9,6 @@ from adapter.domain import codes
 from adapter.domain.codes import CARD_OF_ANOTHER_ENTERPRISE, CARD_VALIDITY_INVERTED
 from adapter.errors import BusinessRuleError, PermissionMissing, SignerNotRegistered
 
-ROLES = ("LEGAL", "OPERATOR")
-RATINGS = ("ADVANCED", "GENERAL", "DISHONEST")
-PERMISSIONS = ("AUTHORIZE", "QUOTA", "POLICY", "QUERY")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from adapter.domain import codes
 from adapter.domain.enterprise import CreditRating, quota_eligible
 from adapter.errors import BusinessRuleError
 
-EFFECTIVE = ("SUBMITTED", "UNDERWRITING", "APPROVED")
 
 
 def refuse(code: str, message: str) -> BusinessRuleError:

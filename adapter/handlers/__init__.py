@@ -52,12 +52,9 @@ class Context:
     registry: Registry
     sender: PartnerInfo
     message_id: str
-    message_type: str
-    correlation_id: str | None
     business: etree._Element
     now: datetime
     on: date  # the business day the sender signed on (SendTime in China time)
-    party_id: str
     verify_document: Callable[[etree._Element, list[tuple[str, str]]], str] = field(repr=False)
 
     def signing_card(self, uscc: str, role: str, permission: str | None = None) -> Card:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date
 
 from cryptography import x509
 
@@ -14,14 +13,10 @@ from adapter.envelope import field as text
 from adapter.envelope import fields, texts
 from adapter.errors import SchemaInvalid
 from adapter.handlers import Context, Result, handles
+from adapter.handlers.values import day
 from adapter.registry import fingerprint, pem
 from store.models import BoundCard, Seal
 
-
-def _date(value: str | None, name: str) -> date:
-    if value is None:
-        raise SchemaInvalid(f"{name} is missing")
-    return date.fromisoformat(value[:10])
 
 
 @handles("CDGI101")
@@ -39,8 +34,8 @@ def bind_card(ctx: Context) -> Result:
         uscc=uscc,
         card_no=card_no,
         role=text(el, "CardRole") or "",
-        valid_from=_date(text(el, "ValidFrom"), "ValidFrom"),
-        valid_to=_date(text(el, "ValidTo"), "ValidTo"),
+        valid_from=day(el, "ValidFrom"),
+        valid_to=day(el, "ValidTo"),
         revoked=(text(el, "Revoked") or "false") in ("true", "1"),
     )
     existing = ctx.repo.card(card_no)
@@ -52,8 +47,8 @@ def bind_card(ctx: Context) -> Result:
             seal_id=text(s, "SealId") or "",
             card_no=card_no,
             holder_name=text(s, "HolderName") or "",
-            valid_from=_date(text(s, "ValidFrom"), "Seal/ValidFrom"),
-            valid_to=_date(text(s, "ValidTo"), "Seal/ValidTo"),
+            valid_from=day(s, "ValidFrom"),
+            valid_to=day(s, "ValidTo"),
         )
         for s in fields(el, "Seal")
     ]
@@ -109,7 +104,7 @@ def record_credit(ctx: Context) -> Result:
     uscc = text(el, "USCC") or ""
     rating = rules.CreditRating(
         rating=text(el, "Rating") or "",
-        rated_date=_date(text(el, "RatedDate"), "RatedDate"),
+        rated_date=day(el, "RatedDate"),
     )
     on_file = ctx.repo.credit(uscc)
     current = (

@@ -32,7 +32,7 @@ def apply_for_policy(ctx: Context) -> Result:
     rules.check_application(
         app, view(quota) if quota else None, on=ctx.on,
         approved_increases=approved_increases(ctx, quota_no),
-        live_insured=ctx.repo.live_insured(quota_no),
+        live_insured=ctx.repo.live_insured(quota_no, rules.LIVE),
     )
     assert quota is not None
     invoice = el.find(q("Invoice"))

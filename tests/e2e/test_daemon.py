@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,13 +21,10 @@ from lxml import etree
 
 from adapter.domain.identifiers import make_uscc
 from adapter.envelope import build_envelope, contract_time, serialize
-from adapter.settings import Settings
 from adapter import documents
 from adapter.sim import SimPartner, der
 from card import SoftwareSigner, sign_envelope, verify_envelope
 from store.db import utcnow
-from store.models import Partner, PartnerCert
-from store.repo import JournalFilter, find_journal, save_partner
 from tests.e2e.conftest import ROOT, Running
 from tests.support.softhsm import TokenInfo
 
