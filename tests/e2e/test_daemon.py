@@ -25,7 +25,7 @@ from adapter import documents
 from adapter.sim import SimPartner, der
 from card import SoftwareSigner, sign_envelope, verify_envelope
 from store.db import utcnow
-from tests.e2e.conftest import ROOT, Running
+from tests.support.harness import ROOT, Running
 from tests.support.softhsm import TokenInfo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

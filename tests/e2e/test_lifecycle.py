@@ -17,7 +17,7 @@ from adapter.envelope import build_envelope, contract_time, new_message_id
 from adapter.scenario import PARTNERS, Lifecycle
 from card import sign_envelope, verify_envelope
 from store.models import Claim, Journal, LedgerEntry, Policy, Progress, Quota
-from tests.e2e.conftest import Running
+from tests.support.harness import Running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -16,7 +16,7 @@ from adapter.sim import SimEnterprise, SimPartner
 from card import Pkcs11Signer, SoftwareSigner
 from store.db import UnitOfWork
 from store.repo import Repo
-from tests.e2e.conftest import register
+from tests.support.harness import register
 from tests.support.softhsm import TokenInfo, session_token
 
 pytestmark = pytest.mark.integration
