@@ -557,3 +557,48 @@ def document_inclusive_c14n(w: World) -> Case:
     signed = _signxml(w.quota_apply(), w.a.cards["OA0001"][1],
                       c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_1)
     return _portal_case(w, "document signature with inclusive C14N", signed, "1004")
+
+
+REASONS: dict[str, str] = {
+    # What the refusal must say (a regular expression on the journal's info, which the
+    # receipt's ReturnInfo repeats), where the code alone would not tell the rule apart.
+    "not_well_formed": r"not well-formed",
+    "dtd": r"DTD",
+    "external_entity": r"DTD",
+    "external_dtd": r"network entity|DTD",
+    "billion_laughs": r"amplification|DTD|entit",
+    "quadratic_blowup": r"amplification|DTD|entit",
+    "oversize": r"exceeds the limit",
+    "deep_nesting": r"nesting deeper than",
+    "wrong_namespace_business": r"schema-invalid.*CreditInfo",
+    "schema_invalid": r"schema-invalid.*EXCELLENT",
+    "unknown_type": r"CDGI999' is not in the contract",
+    "type_not_from_this_sender": r"CDGI301 is not accepted from a CUSTOMS",
+    "unsigned": r"signature is missing",
+    "another_partners_key": r"PORTAL .*not registered for this sender",
+    "unregistered_key": r"impostor.*not registered for this sender",
+    "unregistered_sender": r"INS.NOBODY is not registered",
+    "disabled_sender": r"INS.OFF is disabled",
+    "routing_key_of_another": r"does not match the routing key",
+    "expired_certificate": r"not valid at",
+    "rsa_sha1": r"rsa-sha1 is not allowed",
+    "sha1_digest": r"digest method .*sha1 is not allowed",
+    "tampered": r"altered",
+    "content_added_after_signing": r"altered",
+    "signature_first": r"not its last child",
+    "signature_in_head": r"not its last child",
+    "signature_twice": r"schema-invalid.*Signature\[2\]",
+    "body_moved": r"schema-invalid.*Head/cdgi:Body",
+    "body_duplicated": r"schema-invalid.*Body\[2\]",
+    "duplicate_id": r"Id values occur more than once",
+    "reference_to_business_only": r"reference URI is '#",
+    "unsigned_object_beside_signed": r"ds:Object",
+    "second_reference": r"2 references",
+    "replayed_message_id": r"seen before with different content",
+    "operator_without_permission": r"no QUOTA permission",
+    "revoked_card": r"revoked",
+    "another_enterprises_card": r"not signed by a card bound to enterprise",
+    "wrong_role": r"must be signed by a OPERATOR card",
+    "document_changed_after_card_signed": r"altered",
+    "document_inclusive_c14n": r"exclusive C14N",
+}

@@ -9,11 +9,13 @@ accepts a good message. Then each case is asserted as a test of its own, named a
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -33,6 +35,7 @@ from tests.security.corpus import (
     DISABLED,
     KNOWN_WRONG,
     NS,
+    REASONS,
     Case,
     World,
     _mid,
@@ -65,6 +68,8 @@ class Outcome:
     )
     alive: bool = False
     followup: Received | None = None
+    followup_changed: set[str] = field(default_factory=set)
+    """The tables the good message after it changed: proof the snapshots see changes."""
     problem: str | None = None  # the case could not even be run: why
 
 
@@ -184,10 +189,12 @@ def _run_case(daemon: Running, mail: Mailboxes, publisher: _Publisher, world: Wo
                                             timeout=WAIT_S)
             except ScenarioFailed:
                 pass
-    outcome.changed = _diff(before, _snapshot(engine))
+    after = _snapshot(engine)
+    outcome.changed = _diff(before, after)
     outcome.alive = daemon.alive()
     if outcome.alive:
         outcome.followup = _good(daemon, mail, world)
+        outcome.followup_changed = set(_diff(after, _snapshot(engine)))
     return outcome
 
 
@@ -240,6 +247,8 @@ def test_a_bad_message_gets_the_contracts_code_in_the_journal_and_the_receipt(
     outcome, bad = _ran(run, name)
     assert [(r.status, r.code) for r in outcome.inbound] == [("REFUSED", bad.code)], (
         f"{bad.name}: {[r.info for r in outcome.inbound]}")
+    if name in REASONS:  # refused for the flaw this case has, not another one
+        assert re.search(REASONS[name], outcome.inbound[0].info or ""), outcome.inbound[0].info
     if outcome.receipt is not None:
         receipt = outcome.receipt
         assert receipt.field("ReturnCode") == bad.code
@@ -277,10 +286,12 @@ def test_a_bad_message_is_journaled_answered_to_its_sender_and_changes_nothing(
     assert outcome.followup is not None, "the daemon took no good message after this one"
     assert (outcome.followup.field("ReturnStatus"), outcome.followup.field("ReturnCode")) == (
         "1", "0000")
+    assert outcome.followup_changed == {"credit"}, "the snapshots would not see a change"
 
 
 def test_the_corpus_covers_every_kind_of_refusal(run: Run) -> None:
     codes = {o.case.code for o in run.outcomes.values() if o.case is not None}
+    assert set(BUILDERS) - set(KNOWN_WRONG) <= set(REASONS), "every case says why it is refused"
     assert codes >= {"0001", "0002", "0003", "0004", "1001", "1002", "1003", "1004", "1005",
                      "1006", "1007"}
     backend = run.daemon.settings.database_url.split(":", 1)[0]
@@ -371,4 +382,8 @@ def test_nothing_the_adapter_said_during_the_corpus_holds_a_secret(
              for no, (_, key, _) in ent.cards.items()]
     secrets = (pin_secrets(token.pin, so_pin) + [Secret("the wrong PIN tried", wrong_pin)]
                + key_secrets(world.keys.items()) + key_secrets(cards))
+    passwd = Path("/etc/passwd")  # what the external-entity case would have exfiltrated
+    if passwd.is_file():
+        first = passwd.read_text(errors="replace").splitlines()[0]
+        secrets.append(Secret("/etc/passwd (external entity)", first))
     assert_no_leaks(evidence, secrets)
