@@ -150,7 +150,8 @@ def _travelled(root: etree._Element) -> etree._Element:
     return etree.fromstring(serialize(root))
 
 
-def _mid(root: etree._Element) -> str:
+def message_id_of(root: etree._Element) -> str:
+    """The MessageId in an envelope's head."""
     return root.findtext("cdgi:Head/cdgi:MessageId", namespaces=NS) or ""
 
 
@@ -221,7 +222,7 @@ def _with_dtd(envelope: bytes, subset: str) -> bytes:
 
 def _signed_credit(w: World) -> tuple[bytes, str]:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
-    return serialize(root), _mid(root)
+    return serialize(root), message_id_of(root)
 
 
 # 0xxx: format ---------------------------------------------------------------------------
@@ -304,20 +305,20 @@ def wrong_namespace_business(w: World) -> Case:
     etree.cleanup_namespaces(business)
     root = w.envelope(CUSTOMS, "CDGI401", business)
     return _customs("wrong namespace (business element)", serialize(root), "0002",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
 def schema_invalid(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("EXCELLENT"))
-    return _customs("schema-invalid value", serialize(root), "0002", message_id=_mid(root),
+    return _customs("schema-invalid value", serialize(root), "0002", message_id=message_id_of(root),
                     message_type="CDGI401")
 
 
 @case
 def unknown_type(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI999", w.credit())
-    return _customs("unknown message type", serialize(root), "0003", message_id=_mid(root),
+    return _customs("unknown message type", serialize(root), "0003", message_id=message_id_of(root),
                     message_type="CDGI999")
 
 
@@ -326,14 +327,14 @@ def type_not_from_this_sender(w: World) -> Case:
     decision = doc.quota_decision(quota_no="Q-NOT-FROM-CUSTOMS", result="UNDERWRITING")
     root = w.envelope(CUSTOMS, "CDGI301", decision)
     return _customs("a type this sender may not send", serialize(root), "0003",
-                    message_id=_mid(root), message_type="CDGI301")
+                    message_id=message_id_of(root), message_type="CDGI301")
 
 
 # 1xxx: who signed, and how -------------------------------------------------------------
 @case
 def unsigned(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"), sign=False)
-    return _customs("unsigned", serialize(root), "1004", message_id=_mid(root),
+    return _customs("unsigned", serialize(root), "1004", message_id=message_id_of(root),
                     message_type="CDGI401")
 
 
@@ -341,7 +342,7 @@ def unsigned(w: World) -> Case:
 def another_partners_key(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"), signer=w.keys[PORTAL])
     return _customs("signed by another partner's key", serialize(root), "1003",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -349,7 +350,7 @@ def unregistered_key(w: World) -> Case:
     stranger = SoftwareSigner.generate("CUS.0800 (impostor)", key_name=CUSTOMS)
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"), signer=stranger)
     return _customs("signed by an unregistered key", serialize(root), "1003",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -358,14 +359,14 @@ def unregistered_sender(w: World) -> Case:
     decision = doc.quota_decision(quota_no="Q-FROM-NOBODY", result="UNDERWRITING")
     root = w.envelope(UNREGISTERED, "CDGI301", decision, signer=stranger)
     return Case("unregistered sender (nobody to answer)", serialize(root), "1003",
-                UNREGISTERED, None, _mid(root), "CDGI301")
+                UNREGISTERED, None, message_id_of(root), "CDGI301")
 
 
 @case
 def disabled_sender(w: World) -> Case:
     decision = doc.quota_decision(quota_no="Q-FROM-DISABLED", result="UNDERWRITING")
     root = w.envelope(DISABLED, "CDGI301", decision)
-    return Case("disabled sender", serialize(root), "1003", DISABLED, DISABLED, _mid(root),
+    return Case("disabled sender", serialize(root), "1003", DISABLED, DISABLED, message_id_of(root),
                 "CDGI301")
 
 
@@ -373,14 +374,14 @@ def disabled_sender(w: World) -> Case:
 def routing_key_of_another(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
     return Case("SenderId not the publisher's (customs' message under the portal's key)",
-                serialize(root), "1003", PORTAL, PORTAL, _mid(root), "CDGI401")
+                serialize(root), "1003", PORTAL, PORTAL, message_id_of(root), "CDGI401")
 
 
 @case
 def expired_certificate(w: World) -> Case:
     root = w.envelope(EXPIRED, "CDGI401", w.credit("DISHONEST"))
     return Case("registered certificate expired", serialize(root), "1002", EXPIRED, EXPIRED,
-                _mid(root), "CDGI401")
+                message_id_of(root), "CDGI401")
 
 
 @case
@@ -388,7 +389,7 @@ def rsa_sha1(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"), sign=False)
     root = _signxml(root, w.keys[CUSTOMS], signature_algorithm=SignatureMethod.RSA_SHA1,
                     digest_algorithm=DigestAlgorithm.SHA1)
-    return _customs("RSA-SHA1", serialize(root), "1007", message_id=_mid(root),
+    return _customs("RSA-SHA1", serialize(root), "1007", message_id=message_id_of(root),
                     message_type="CDGI401")
 
 
@@ -397,14 +398,14 @@ def sha1_digest(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"), sign=False)
     root = _signxml(root, w.keys[CUSTOMS], digest_algorithm=DigestAlgorithm.SHA1)
     return _customs("RSA-SHA256 over a SHA-1 digest", serialize(root), "1007",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
 def tampered(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("GENERAL"))
     body = serialize(root).replace(b">GENERAL<", b">DISHONEST<")
-    return _customs("changed after signing", body, "1001", message_id=_mid(root),
+    return _customs("changed after signing", body, "1001", message_id=message_id_of(root),
                     message_type="CDGI401")
 
 
@@ -414,7 +415,7 @@ def content_added_after_signing(w: World) -> Case:
     extra = copy.deepcopy(_business(root).find("cdgi:Record", NS))
     _business(root).append(extra)  # type: ignore[arg-type]
     return _customs("a record added after signing", serialize(root), "1001",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 # Signature wrapping ---------------------------------------------------------------------
@@ -423,7 +424,7 @@ def signature_first(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
     root.insert(0, _signature(root))
     return _customs("signature moved to the front", serialize(root), "1004",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -431,7 +432,7 @@ def signature_in_head(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
     root.find("cdgi:Head", NS).append(_signature(root))  # type: ignore[union-attr]
     return _customs("signature moved into the Head", serialize(root), "1004",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -439,7 +440,7 @@ def signature_twice(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
     root.append(copy.deepcopy(_signature(root)))
     return _customs("signature duplicated (schema first)", serialize(root), "0002",
-                    message_id=_mid(root), message_type="CDGI401")
+                    message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -452,7 +453,7 @@ def body_moved(w: World) -> Case:
     root.find("cdgi:Head", NS).append(signed_body)  # type: ignore[union-attr,arg-type]
     root.insert(1, forged)  # type: ignore[arg-type]
     return _customs("signed Body moved into the Head, forged Body in place (schema first)",
-                    serialize(root), "0002", message_id=_mid(root), message_type="CDGI401")
+                    serialize(root), "0002", message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -463,7 +464,7 @@ def body_duplicated(w: World) -> Case:
     forged[0].set("Id", "DFORGED")  # type: ignore[index]
     root.insert(1, forged)  # type: ignore[arg-type]
     return _customs("Body duplicated, the forged one first (schema first)", serialize(root),
-                    "0002", message_id=_mid(root), message_type="CDGI401")
+                    "0002", message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -472,7 +473,7 @@ def duplicate_id(w: World) -> Case:
     # alone must notice that "#<Id>" would now resolve to two elements.
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
     _signature(root).set("Id", _business(root).get("Id") or "")
-    return _customs("duplicate Id", serialize(root), "1004", message_id=_mid(root),
+    return _customs("duplicate Id", serialize(root), "1004", message_id=message_id_of(root),
                     message_type="CDGI401")
 
 
@@ -481,7 +482,7 @@ def reference_to_business_only(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"), sign=False)
     root = _signxml(root, w.keys[CUSTOMS], reference_uri=f"#{_business(root).get('Id')}")
     return _customs("envelope signature referencing the business element only",
-                    serialize(root), "1004", message_id=_mid(root), message_type="CDGI401")
+                    serialize(root), "1004", message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -492,7 +493,7 @@ def unsigned_object_beside_signed(w: World) -> Case:
     forged.find("cdgi:Rating", NS).text = "DISHONEST"  # type: ignore[union-attr]
     etree.SubElement(_signature(root), f"{{{DS}}}Object").append(forged)
     return _customs("unsigned ds:Object with a forged document beside the signed",
-                    serialize(root), "1004", message_id=_mid(root), message_type="CDGI401")
+                    serialize(root), "1004", message_id=message_id_of(root), message_type="CDGI401")
 
 
 @case
@@ -500,7 +501,7 @@ def second_reference(w: World) -> Case:
     root = w.envelope(CUSTOMS, "CDGI401", w.credit("DISHONEST"))
     signed_info = _signature(root).find("ds:SignedInfo", NS)
     signed_info.append(copy.deepcopy(signed_info.find("ds:Reference", NS)))  # type: ignore[union-attr,arg-type]
-    return _customs("two references", serialize(root), "1004", message_id=_mid(root),
+    return _customs("two references", serialize(root), "1004", message_id=message_id_of(root),
                     message_type="CDGI401")
 
 
@@ -516,7 +517,7 @@ def replayed_message_id(w: World) -> Case:
 # Document signatures and cards (the portal relays what an enterprise card signed) ---------
 def _portal_case(w: World, name: str, business: etree._Element, code: str) -> Case:
     root = w.envelope(PORTAL, "CDGI109", business)
-    return Case(name, serialize(root), code, PORTAL, PORTAL, _mid(root), "CDGI109")
+    return Case(name, serialize(root), code, PORTAL, PORTAL, message_id_of(root), "CDGI109")
 
 
 @case

@@ -38,7 +38,7 @@ from tests.security.corpus import (
     REASONS,
     Case,
     World,
-    _mid,
+    message_id_of,
 )
 from tests.security.suite import REPORT, stop
 from tests.support.harness import ROOT, Running
@@ -315,7 +315,7 @@ def test_a_comment_injected_into_signed_text_changes_nothing_of_what_is_read(run
     comment = etree.Comment(" - ")
     comment.tail = "完整"
     description.append(comment)  # type: ignore[union-attr]
-    mid = _mid(root)
+    mid = message_id_of(root)
     daemon.customs.send_raw(serialize(root))
 
     receipt = run.mail.take(CUSTOMS, "CDGI900", lambda m: m.field("OriMessageId") == mid,
@@ -344,7 +344,11 @@ def _cdgi_all(daemon: Running, calls: dict[str, tuple[list[str], dict[str, str]]
                                stderr=subprocess.STDOUT, text=True)
         for what, (args, env) in calls.items()
     }
-    return {what: (p.wait(timeout=60), p.communicate()[0]) for what, p in procs.items()}
+    said = {}
+    for what, proc in procs.items():
+        output, _ = proc.communicate(timeout=60)
+        said[what] = (proc.returncode, output)
+    return said
 
 
 def test_nothing_the_adapter_said_during_the_corpus_holds_a_secret(
@@ -354,16 +358,11 @@ def test_nothing_the_adapter_said_during_the_corpus_holds_a_secret(
     daemon = run.daemon
     assert stop(daemon) == 0, "the daemon did not stop cleanly after the corpus"
     evidence = Evidence()
-    evidence.add_file("daemon log", daemon.log_path)
+    rows = evidence.add_daemon(daemon)
     for party, box in run.mail.kept.items():
-        for msg in box:
-            evidence.add(f"message kept for {party}", msg.body)
+        evidence.add_received(f"kept for {party}:", box)
     for outcome in run.outcomes.values():
-        for msg in (outcome.receipt, outcome.followup):
-            if msg is not None:
-                evidence.add(f"receipt to {msg.root.findtext('.//cdgi:ReceiverId', namespaces=NS)}",
-                             msg.body)
-    rows = evidence.add_journal(daemon.engine)
+        evidence.add_received("received:", [m for m in (outcome.receipt, outcome.followup) if m])
     refused = next(o.inbound[0].message_id for o in run.outcomes.values()
                    if o.inbound and o.inbound[0].message_id and o.case and o.case.message_id)
     wrong_pin = "wrong-" + os.urandom(6).hex()
@@ -371,7 +370,7 @@ def test_nothing_the_adapter_said_during_the_corpus_holds_a_secret(
         f"cdgi why {refused}": (["why", refused or ""], {}),
         "cdgi card info (wrong PIN)": (["card", "info"], {**token.env, "CDGI_CARD_PIN": wrong_pin}),
     })
-    for what, (code, output) in said.items():
+    for what, (_, output) in said.items():
         evidence.add(what, output)
     assert said["cdgi card info (wrong PIN)"][0] != 0, "a wrong PIN opened the card"
     assert said[f"cdgi why {refused}"][0] == 0 and "REFUSED" in said[f"cdgi why {refused}"][1]

@@ -131,6 +131,18 @@ class Evidence:
             self.add(f"{source} event of row {journal_id}", detail)
         return len(rows)
 
+    def add_daemon(self, running: Any, name: str = "daemon") -> int:
+        """A daemon of ``tests.support.harness`` (its ``Running``): its whole log file, and the
+        journal of its store; returns the journal rows read. Stop the daemon first, so that
+        its log is complete."""
+        self.add_file(f"{name} log", running.log_path)
+        return self.add_journal(running.engine, f"{name} journal")
+
+    def add_received(self, source: str, messages: Iterable[Any]) -> None:
+        """Messages simulated partners received (``adapter.sim.Received``), bodies whole."""
+        for msg in messages:
+            self.add(f"{source} {msg.message_type} {msg.message_id}", msg.body)
+
     def __len__(self) -> int:
         return len(self.texts)
 
