@@ -58,12 +58,20 @@ def test_concurrent_deductions_of_one_guarantee_keep_its_ledger_adding_up(
 ) -> None:
     """Three daemons take the deductions of one guarantee at once: each line's available
     amount must follow from the lines before it (no deduction computed on a stale ledger)."""
-    # Small prefetch and batches: the lines of one guarantee spread over the daemons.
-    stack.fleet.env.update(CDGI_PREFETCH="3", CDGI_BATCH_SIZE="3")
     for _ in range(3):
         stack.fleet.start()
     mix = BusinessMix(stack.partners, 30)
-    sent = play(mix, stack.partners, stack.engine, group_by_step=True)
+
+    def one_message_each(wave: int) -> None:
+        # From the deductions on, each daemon takes one message at a time: the consecutive
+        # lines of one guarantee go to three daemons at once.
+        if wave == 9:
+            assert stack.fleet.stop_all() == [0, 0, 0]
+            stack.fleet.env.update(CDGI_PREFETCH="1", CDGI_BATCH_SIZE="1")
+            for _ in range(3):
+                stack.fleet.start()
+
+    sent = play(mix, stack.partners, stack.engine, on_wave=one_message_each)
     settle(stack.partners, stack.engine, sent, timeout=150)
     verdict = verify(sent, stack.partners, stack.engine, stack.settings, mix)
     stale = [p for p in verdict.problems if p.startswith("ledger ")]
