@@ -77,7 +77,8 @@ def bootstrap(settings: Settings, *, signer: Signer | None = None) -> App:
     registry = Registry(engine_for(settings, writer=False))
     signer = signer or open_signer(settings)
     metrics = Metrics()
-    pipeline = Pipeline(settings, registry, signer, owner=owner, metrics=metrics)
+    pipeline = Pipeline(settings, registry, signer, owner=owner, metrics=metrics,
+                        lease_s=settings.outbox_lease_s)
     expiry = Expiry(pipeline, today=lambda: business_today(settings))
     return App(settings, engine, registry, signer, pipeline, Bus(settings), owner, expiry,
                metrics)

@@ -169,6 +169,7 @@ class Daemon:
                     log.info("connected to RabbitMQ", queue=s.queue_in)
                     self.checks["broker"] = "up"
                     self._set_state("running")
+                    self._take_over_dead_peers()
                     self._sweep(force=True)
                 batch = bus.next_batch(self._batch_limit(), wait_s=0.5)
                 if batch:
@@ -253,7 +254,8 @@ class Daemon:
             return
         try:
             rows = repo.claim_outbox(
-                app.engine, app.owner, limit=max(len(ids or ()), 500), lease_s=60, ids=ids
+                app.engine, app.owner, limit=max(len(ids or ()), 500),
+                lease_s=app.settings.outbox_lease_s, ids=ids
             )
         except TransientError as e:
             log.warning("outbox relay paused", reason=e.message)
@@ -309,6 +311,17 @@ class Daemon:
                                    journal_id=r.journal_id, first_seen=r.first_seen,
                                    attempts=r.attempts) for r in rows], from_bus=False)
 
+    def _take_over_dead_peers(self) -> None:
+        """Outbox rows leased by a process of this host that is gone (killed, crashed) are
+        published now, not when their lease runs out."""
+        host = self.app.owner.rsplit(":", 1)[0]
+        try:
+            released = repo.release_leases_of_dead(self.app.engine, host, _pid_alive)
+        except TransientError:
+            return
+        if released:
+            log.info("took over the outbox rows of stopped processes", rows=released)
+
     def _sweep(self, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_sweep < self.app.settings.relay_interval_s:
@@ -354,15 +367,19 @@ class Daemon:
         today = utcnow()
         certs = [(p.id, fingerprint(c), (c.not_valid_after_utc - today).days)
                  for p in self.app.registry.all() if p.enabled for c in p.certificates]
-        card = self.app.signer.certificate
+        try:
+            card: Any = self.app.signer.certificate
+        except TransientError:  # the card is away: that is the alert, not a reason to stop
+            card, self.checks["card"] = None, "unavailable"
+        card_days = (card.not_valid_after_utc - today).days if card is not None else None
         dead = self.app.bus.queue_depths([s.queue_dead]).get(s.queue_dead)
-        current = evaluate(counts=counts, card_days=(card.not_valid_after_utc - today).days,
+        current = evaluate(counts=counts, card_days=card_days,
                            card_error="see the log" if self.checks["card"] != "present" else None,
                            partner_certs=certs, dead_letters=dead,
                            window_days=s.alert_cert_days)
         keys = {(a.kind, a.message) for a in current}
-        self.app.metrics.set_certificate(s.party_id, fingerprint(card),
-                                         (card.not_valid_after_utc - today).days)
+        if card is not None and card_days is not None:
+            self.app.metrics.set_certificate(s.party_id, fingerprint(card), card_days)
         for party, fp, days in certs:
             self.app.metrics.set_certificate(party, fp, days)
         for alert in current:
@@ -412,6 +429,17 @@ class Daemon:
 
 class _GiveUp(Exception):
     pass
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of this host with ``pid`` runs (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run(app: App, *, give_up_after_s: float | None = None) -> ExitCode:

@@ -45,5 +45,7 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("pika", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # pika logs a lost connection at ERROR with its traceback, which reads like a defect of
+    # ours; the daemon says "paused: broker unavailable" itself and resumes.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)

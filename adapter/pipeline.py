@@ -51,6 +51,7 @@ from adapter.errors import (
     SchemaInvalid,
     SignatureCoverage,
     SignerNotRegistered,
+    StoreUnavailable,
     TransientError,
     UnknownMessageType,
 )
@@ -183,17 +184,24 @@ class Pipeline:
         around each message. Savepoints cost two round trips a message, and refusals by a
         handler are rare.
         """
-        try:
-            return self._batch(engine, deliveries, careful=False)
-        except _Redo:
-            self.metrics.retries.labels("savepoints").inc()
-        except Exception as e:
-            if not is_conflict(e):
-                raise
-            # Another process recorded one of these messages first (it was redelivered to
-            # both): once more, now that its rows are visible, so that it is a duplicate.
-            log.info("a concurrent process recorded a message of this batch first; retrying")
-        return self._batch(engine, deliveries, careful=True)
+        careful = False
+        for attempt in range(1, 5):
+            try:
+                return self._batch(engine, deliveries, careful=careful)
+            except _Redo:
+                self.metrics.retries.labels("savepoints").inc()
+                careful = True
+            except Exception as e:
+                if not is_conflict(e):
+                    raise
+                # Another process recorded one of these messages first (it was redelivered
+                # to both), or the two deadlocked on rows: again, now that its rows are
+                # visible (a duplicate is then answered as one).
+                self.metrics.retries.labels("conflict").inc()
+                log.info("a concurrent process got to a row of this batch first; again",
+                         attempt=attempt)
+                careful = True
+        raise StoreUnavailable("the batch kept meeting concurrent writers; it is retried")
 
     def _batch(self, engine: Any, deliveries: Sequence[Delivery], *, careful: bool
                ) -> BatchResult:
@@ -306,6 +314,9 @@ class Pipeline:
         if dialect is not mappings.CANONICAL:
             root = self._from_dialect(root, dialect, trace, now)
         trace.head = head = read_head(root)
+        if root.tag != q("Envelope") or not head.sender_id:
+            # No sender to look up: the message is not of the contract's form at all.
+            raise SchemaInvalid(f"the root is not a {q('Envelope')} with a Head/SenderId")
         sender = self._check_sender(head, d)
         trace.stages.append(f"sender {sender.id} registered")
 

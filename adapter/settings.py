@@ -61,6 +61,7 @@ class Settings:
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
     relay_interval_s: float = 2.0
+    outbox_lease_s: float = 30.0  # an outbox row is one process's to publish for this long
     expiry_interval_s: float = 60.0
     alert_interval_s: float = 60.0
     alert_cert_days: int = 30

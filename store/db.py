@@ -77,7 +77,7 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
 
 def translate(e: BaseException) -> BaseException:
     """A database error as ours: connection and lock trouble is transient."""
-    if isinstance(e, IntegrityError):
+    if is_conflict(e):
         return e
     if isinstance(e, OperationalError | DBAPIError) and not isinstance(e, IntegrityError):
         detail = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e) else type(e).__name__
@@ -107,14 +107,22 @@ def translating(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+_RACES = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock detected, serialization failure
+
+
 def is_conflict(e: BaseException) -> bool:
-    """Whether ``e`` is a unique-constraint race (another process wrote the same row first)."""
-    return isinstance(e, IntegrityError)
+    """Whether ``e`` is a race with another process: it wrote the same row first (a unique
+    constraint), or the two waited on each other's locks (a deadlock PostgreSQL broke).
+    Doing the work again resolves it."""
+    if isinstance(e, IntegrityError):
+        return True
+    return isinstance(e, DBAPIError) and getattr(
+        getattr(e, "orig", None), "sqlstate", None) in _RACES
 
 
 def as_store_error(e: BaseException) -> StoreUnavailable | None:
     """``e`` as StoreUnavailable when it is a database failure, else None."""
-    if isinstance(e, SQLAlchemyError) and not isinstance(e, IntegrityError):
+    if isinstance(e, SQLAlchemyError) and not is_conflict(e):
         translated = translate(e)
         return (
             translated

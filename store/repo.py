@@ -7,7 +7,7 @@ short transactions (the outbox relay, the partner registry, the operator queries
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -229,7 +229,7 @@ class Repo:
 
     def card(self, card_no: str) -> BoundCard | None:
         """A bound card by number."""
-        return self.session.get(BoundCard, card_no)
+        return self.session.get(BoundCard, card_no, with_for_update=True)
 
     def save_card(self, card: BoundCard, seals: Iterable[Seal]) -> None:
         """Create or replace a card binding and the seals made for its holder."""
@@ -248,7 +248,7 @@ class Repo:
 
     def credit(self, uscc: str) -> Credit | None:
         """The credit rating on file."""
-        return self.session.get(Credit, uscc)
+        return self.session.get(Credit, uscc, with_for_update=True)
 
     def save_credit(
         self,
@@ -278,8 +278,10 @@ class Repo:
 
     # -- generic -------------------------------------------------------------------------
     def get(self, model: type[T], key: Any) -> T | None:
-        """A row by primary key."""
-        return self.session.get(model, key)
+        """A row by primary key, locked until the unit of work ends (PostgreSQL; SQLite has
+        one writer at a time anyway): a process that decides on the row's state is the only
+        one doing so, and another waits to see what it decided."""
+        return self.session.get(model, key, with_for_update=True)
 
     def add(self, row: SQLModel) -> None:
         """Insert or update a row in this unit of work."""
@@ -322,12 +324,15 @@ class Repo:
 
     def policy_by_no(self, policy_no: str) -> Policy | None:
         """A policy by its PolicyNo."""
-        return self.session.exec(select(Policy).where(Policy.policy_no == policy_no)).first()
+        return self.session.exec(select(Policy).where(Policy.policy_no == policy_no)
+                                 .with_for_update()).first()
 
     def policy_by_record(self, guarantee_record_no: str) -> Policy | None:
-        """A policy by the customs GuaranteeRecordNo."""
+        """A policy by the customs GuaranteeRecordNo, locked: the lines of one guarantee are
+        computed one after the other, each on the ledger the previous one left."""
         return self.session.exec(
             select(Policy).where(Policy.guarantee_record_no == guarantee_record_no)
+            .with_for_update()
         ).first()
 
     def ledger(self, guarantee_record_no: str) -> Sequence[LedgerEntry]:
@@ -490,6 +495,25 @@ def claim_outbox(
         return list(
             session.exec(select(Outbox).where(col(Outbox.id).in_(claimed)).order_by(Outbox.id))
         )
+
+
+@translating
+def release_leases_of_dead(engine: Engine, host: str, alive: Callable[[int], bool]) -> int:
+    """Release the leases of PENDING outbox rows held by processes of ``host`` that are gone
+    (owners are ``host:pid``); returns how many rows were released."""
+    with Session(engine) as session:
+        owners = session.exec(select(Outbox.claimed_by).where(
+            Outbox.state == "PENDING", col(Outbox.claimed_by).startswith(f"{host}:"),
+            col(Outbox.lease_until) > utcnow()).distinct()).all()
+        dead = [o for o in owners if o and o.rsplit(":", 1)[1].isdigit()
+                and not alive(int(o.rsplit(":", 1)[1]))]
+        if not dead:
+            return 0
+        result = session.execute(update(Outbox).where(
+            Outbox.state == "PENDING", col(Outbox.claimed_by).in_(dead))
+            .values(lease_until=None))
+        session.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

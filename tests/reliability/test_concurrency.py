@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import bindparam, text
 
 from adapter import documents as doc
-from adapter.envelope import business_element
+from adapter.envelope import business_element, new_message_id
 from adapter.envelope import field as field_of
 from lxml import etree
 from tests.reliability.conftest import Stack
@@ -77,11 +77,7 @@ def test_concurrent_deductions_of_one_guarantee_keep_its_ledger_adding_up(
     stale = [p for p in verdict.problems if p.startswith("ledger ")]
     figures.update(daemons=3, guarantees=len(mix.enterprises), stale_ledger_lines=len(stale),
                    lost=verdict.lost, doubled=verdict.doubled)
-    assert [p for p in verdict.problems if not p.startswith("ledger ")] == []
-    if stale:
-        pytest.xfail("concurrent ledger lines are computed on a stale ledger (no lock on the "
-                     f"guarantee), {len(stale)} lines: {stale[0]}; fix in store/repo.py + "
-                     "adapter/handlers/ledger.py, see docs/reliability.md")
+    assert verdict.problems == [], "each ledger line on the ledger the previous one left"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -124,15 +120,11 @@ def test_two_different_approvals_of_one_quota_racing_apply_the_transition_once(
     figures.update(quotas=len(approvals), approvals_applied=sum(approvals.values()),
                    doubled=doubled, approval_notices=notices, receipt_codes=codes)
     assert len(approvals) == len(mix.enterprises)
-    assert codes.get("2408", 0) + sum(approvals.values()) == 2 * len(mix.enterprises) or doubled
-    if doubled:
-        pytest.xfail(f"{doubled} of {len(approvals)} quotas were APPROVED twice by racing "
-                     "decisions (read-modify-write, no conditional transition); fix in "
-                     "adapter/handlers/quotas.py, see docs/reliability.md")
+    assert doubled == 0, "a transition applied twice"
+    assert codes.get("2408", 0) + sum(approvals.values()) == 2 * len(mix.enterprises)
     assert notices == len(mix.enterprises), "one CDGI505 per approval, not per message"
 
 
-@pytest.mark.xfail(strict=False, reason="out-of-order retry lands on main")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_restore_before_its_deduction_waits_and_is_applied_when_the_deduction_arrives(
     stack: Stack, figures: dict[str, Any]
@@ -152,13 +144,19 @@ def test_a_restore_before_its_deduction_waits_and_is_applied_when_the_deduction_
             stack.partners.publish(m.sender, m.body)
         wait_committed(stack.engine, [m.message_id for m in msgs], 240)
     customs = stack.partners.sims["CUS.0800"]
+
+    def send(message_type: str, business: Any) -> str:
+        message_id = new_message_id()
+        stack.partners.publish("CUS.0800", customs.envelope(message_type, business,
+                                                            message_id=message_id))
+        return message_id
     now = datetime.now(UTC)
     early, orphan, late = [], [], []
     for e in mix.enterprises:
         restore = doc.guarantee_restore(guarantee_record_no=e.no("G"), entry_id=mix.entry(e, 5),
                                         amount=Decimal("300.00"), paid_time=now)
-        early.append(customs.send("CDGI407", restore))
-        orphan.append(customs.send("CDGI407", doc.guarantee_restore(
+        early.append(send("CDGI407", restore))
+        orphan.append(send("CDGI407", doc.guarantee_restore(
             guarantee_record_no=e.no("G"), entry_id=mix.entry(e, 6), amount=Decimal("1.00"),
             paid_time=now)))
     time.sleep(1.0)
@@ -169,7 +167,7 @@ def test_a_restore_before_its_deduction_waits_and_is_applied_when_the_deduction_
     early_receipts = [g for g in stack.partners.received() if g.message_type == "CDGI900"
                       and g.correlation_id in set(early)]
     for e in mix.enterprises:
-        late.append(customs.send("CDGI405", doc.guarantee_deduct(
+        late.append(send("CDGI405", doc.guarantee_deduct(
             guarantee_record_no=e.no("G"), entry_id=mix.entry(e, 5), declaration_type="CL",
             customs_district="0800", tax_items=[doc.TaxItem(tax_kind="DUTY",
                                                             amount=Decimal("300.00"))],

@@ -289,8 +289,7 @@ def deep_nesting(w: World) -> Case:
     return _customs("deep nesting", body.replace("海关信用记录".encode(), nested), "0004")
 
 
-@case(known_wrong="the sender is looked up before the schema, so an envelope in a foreign "
-                  "namespace gets 1003 'sender (none) is not registered', not 0002")
+@case
 def wrong_namespace_envelope(w: World) -> Case:
     body, _ = _signed_credit(w)
     return _customs("wrong namespace (envelope)", body.replace(b"urn:cdgi:1", b"urn:cdgi:2"),
@@ -571,6 +570,7 @@ REASONS: dict[str, str] = {
     "quadratic_blowup": r"amplification|DTD|entit",
     "oversize": r"exceeds the limit",
     "deep_nesting": r"nesting deeper than",
+    "wrong_namespace_envelope": r"root is not a \{urn:cdgi:1\}Envelope",
     "wrong_namespace_business": r"schema-invalid.*CreditInfo",
     "schema_invalid": r"schema-invalid.*EXCELLENT",
     "unknown_type": r"CDGI999' is not in the contract",

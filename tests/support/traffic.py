@@ -160,7 +160,7 @@ def daemon_env(base: dict[str, str], *, prefix: str, database_url: str, amqp_url
     return {**os.environ, **base, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": database_url,
             "CDGI_AMQP_URL": amqp_url, "CDGI_STATE_DIR": str(state_dir),
             "CDGI_LOG_FORMAT": "json", "CDGI_RELAY_INTERVAL_S": "0.2", "CDGI_HTTP_PORT": "0",
-            "CDGI_RETRY_MAX_S": "2", **extra}
+            "CDGI_RETRY_MAX_S": "2", "CDGI_ORDER_GRACE_S": "3", **extra}
 
 
 # -- the partners' side --------------------------------------------------------------------
@@ -650,6 +650,7 @@ def settle(partners: Partners, engine: Any, sent: Sequence[Msg], timeout: float,
             with engine.connect() as c:
                 pending = c.execute(text(
                     "SELECT count(*) FROM outbox WHERE state <> 'SENT'")).scalar()
+                pending += c.execute(text("SELECT count(*) FROM waiting")).scalar()
                 out_ids = {r[0] for r in c.execute(text(
                     "SELECT DISTINCT message_id FROM journal WHERE direction = 'OUT'"))}
         except Exception:  # noqa: BLE001
