@@ -11,6 +11,7 @@ the caller keeps the deliveries unacked and retries the batch; nothing else is l
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -471,7 +472,7 @@ class Pipeline:
         element: etree._Element, cards: list[tuple[str, str]], now: datetime
     ) -> str:
         """Verify a document signature against the enterprise's cards; the signer's fingerprint."""
-        certs = [x509.load_pem_x509_certificate(pem_text.encode()) for _, pem_text in cards]
+        certs = [_certificate(pem_text) for _, pem_text in cards]
         return fingerprint(verify_document(element, certs, at=now).certificate)
 
     # -- the waiting path ----------------------------------------------------------------
@@ -679,6 +680,12 @@ def _message_id_hint(body: bytes) -> str | None:
     then skips the query of a key it knows is absent; the message itself is read properly."""
     found = _MESSAGE_ID_HINT.search(body, 0, 4096)
     return found.group(1).decode() if found else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _certificate(pem_text: str) -> x509.Certificate:
+    """A bound card's certificate, parsed once (cards sign many documents)."""
+    return x509.load_pem_x509_certificate(pem_text.encode())
 
 
 def _bytes_key(d: Delivery) -> tuple[str, str]:
