@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -119,7 +120,16 @@ def declare(prefix: str, parties: Iterable[str]) -> None:
 
 
 def remove_broker_names(prefix: str, parties: Iterable[str]) -> None:
-    """Delete every queue and exchange under ``prefix``."""
+    """Delete every queue and exchange under ``prefix`` (waiting out a broker restart)."""
+    for _ in range(60):
+        try:
+            _remove(prefix, list(parties))
+            return
+        except (pika.exceptions.AMQPError, OSError):
+            time.sleep(1.0)
+
+
+def _remove(prefix: str, parties: list[str]) -> None:
     conn = pika.BlockingConnection(pika.URLParameters(AMQP))
     ch = conn.channel()
     for q in [f"{prefix}.in.q", f"{prefix}.dead", *(f"{prefix}.partner.{p}" for p in parties)]:
@@ -146,6 +156,8 @@ class Publisher:
 
     def __init__(self, prefix: str, *, confirm: bool = False) -> None:
         self.exchange = f"{prefix}.in"
+        self.confirm = confirm
+        self.restarts = 0
         self.conn = pika.BlockingConnection(pika.URLParameters(AMQP))
         self.ch = self.conn.channel()
         if confirm:
@@ -153,14 +165,40 @@ class Publisher:
         self.props = pika.BasicProperties(delivery_mode=2, content_type="application/xml")
 
     def send(self, sender: str, body: bytes) -> None:
-        self.ch.basic_publish(self.exchange, sender, body, properties=self.props)
+        for attempt in range(120):
+            try:
+                self.ch.basic_publish(self.exchange, sender, body, properties=self.props)
+                return
+            except (pika.exceptions.AMQPError, OSError):
+                # A broker restart: reconnect and publish again (a message that did reach
+                # the queue comes twice and is answered as a duplicate).
+                self.restarts += 1
+                time.sleep(1.0)
+                self._reconnect()
+        raise RuntimeError("the broker stayed away for two minutes")
+
+    def _reconnect(self) -> None:
+        try:
+            self.conn = pika.BlockingConnection(pika.URLParameters(AMQP))
+            self.ch = self.conn.channel()
+            if self.confirm:
+                self.ch.confirm_delivery()
+        except (pika.exceptions.AMQPError, OSError):
+            pass
 
     def pump(self) -> None:
-        self.conn.process_data_events(time_limit=0)
+        try:
+            self.conn.process_data_events(time_limit=0)
+        except (pika.exceptions.AMQPError, OSError):
+            self.restarts += 1
+            self._reconnect()
 
     def close(self) -> None:
-        if self.conn.is_open:
-            self.conn.close()
+        try:
+            if self.conn.is_open:
+                self.conn.close()
+        except (pika.exceptions.AMQPError, OSError):
+            pass
 
 
 @dataclass
@@ -182,7 +220,19 @@ class Collector:
         self._ready.wait(10)
         return self
 
+    restarts: int = 0
+
     def _run(self) -> None:
+        # The broker may restart under us (other suites on this machine stop it): what the
+        # partner queues hold is durable, so reconnect and read on.
+        while not self._stop.is_set():
+            try:
+                self._consume()
+            except (pika.exceptions.AMQPError, OSError):
+                self.restarts += 1
+                time.sleep(1.0)
+
+    def _consume(self) -> None:
         conn = pika.BlockingConnection(pika.URLParameters(AMQP))
         ch = conn.channel()
         ch.basic_qos(prefetch_count=500)

@@ -47,6 +47,7 @@ class RunResult:
     exit_codes: list[int | None] = field(default_factory=list)
     rss_kib: list[tuple[float, int]] = field(default_factory=list)
     barrier: bool = False
+    broker_restarts: int = 0  # connection losses of the bench's own publisher or collector
 
     @property
     def rate(self) -> float:
@@ -146,6 +147,7 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
             latencies_ms=[(collector.receipts[i][0] - sent_at[i]) * 1000 for i in ids
                           if i in collector.receipts],
             rss_kib=samples, barrier=barrier,
+            broker_restarts=collector.restarts + publisher.restarts,
         )
     finally:
         publisher.close()

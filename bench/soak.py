@@ -57,7 +57,7 @@ def main() -> None:
     print("\n" + "=" * 100)
     print(f"RESULTS  soak: {r.receipted}/{total} messages receipted in {took:.0f} s "
           f"({r.rate:.1f} msg/s), {args.store}, one daemon; non-0000 receipts {r.refused}; "
-          f"exit {r.exit_codes}")
+          f"exit {r.exit_codes}; broker connection losses seen by the bench {r.broker_restarts}")
     if samples:
         warm_index = next((i for i, (t, _) in enumerate(samples) if t >= 0.1 * samples[-1][0]),
                           0)
