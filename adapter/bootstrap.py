@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from datetime import date, datetime
-
 from adapter.bus import Bus
-from adapter.expiry import Expiry
-from adapter.observe import Metrics
 from adapter.envelope import contract_zone
 from adapter.errors import ConfigurationError
+from adapter.expiry import Expiry
+from adapter.observe import Metrics
 from adapter.pipeline import Pipeline
 from adapter.registry import Registry
 from adapter.settings import Settings

@@ -13,7 +13,7 @@ from one thread, and sleeps through ``Bus.sleep`` so that heartbeats keep flowin
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import pika
 import pika.exceptions as px
 
 from adapter.errors import BrokerUnavailable, ConfigurationError
-from adapter.pipeline import Delivery
+from adapter.pipeline import Delivery, Outbound
 from adapter.settings import Settings
 
 _BROKER_ERRORS = (px.AMQPError, OSError)
@@ -45,6 +45,10 @@ class Bus:
         self._consume_ch: Any = None
         self._publish_ch: Any = None
         self._consumer: Iterator[Any] | None = None
+        self._relay_ch: Any = None
+        self._relay: _Confirms | None = None
+        self.window = 256  # publisher confirms in flight
+        self.confirm_timeout_s = 30.0
 
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
@@ -77,7 +81,8 @@ class Bus:
         """Close quietly (unacked deliveries go back to the queue)."""
         conn, self._conn = self._conn, None
         self._consumer = None
-        self._consume_ch = self._publish_ch = None
+        self._consume_ch = self._publish_ch = self._relay_ch = None
+        self._relay = None
         if conn is not None and conn.is_open:
             try:
                 conn.close()
@@ -195,6 +200,74 @@ class Bus:
             raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
         return Published("SENT")
 
+    def publish_many(self, rows: Sequence[Outbound],
+                     on_result: Callable[[Outbound, Published], None]) -> None:
+        """Publish signed messages with up to ``window`` confirms in flight.
+
+        ``on_result`` hears about each row in order once the broker confirmed it (``SENT``),
+        returned it (``UNROUTABLE``: mandatory, no queue bound) or refused it (nack:
+        ``PENDING``, retried later). A row whose answer never came is not reported: it stays
+        PENDING in the outbox and is published again (same MessageId, same bytes).
+        """
+        if not rows:
+            return
+        relay = self._relay_channel()
+        for start in range(0, len(rows), self.window):
+            chunk = rows[start:start + self.window]
+            first = relay.next_seq
+            try:
+                for row in chunk:
+                    relay.expect(row.message_id)
+                    self._relay_ch.basic_publish(
+                        self.settings.exchange_out, row.receiver_id, row.body,
+                        properties=self._properties(row), mandatory=True)
+                deadline = time.monotonic() + self.confirm_timeout_s
+                while not relay.settled(first + len(chunk) - 1):
+                    if time.monotonic() > deadline:
+                        raise BrokerUnavailable(
+                            f"no publisher confirm within {self.confirm_timeout_s:g} s")
+                    assert self._conn is not None
+                    self._conn.process_data_events(time_limit=0.05)
+            except _BROKER_ERRORS as e:
+                self.close()
+                raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
+            finally:
+                for offset, row in enumerate(chunk):
+                    answer = relay.answer(first + offset)
+                    if answer is not None:
+                        on_result(row, answer)
+
+    def _properties(self, row: Outbound) -> pika.BasicProperties:
+        return pika.BasicProperties(
+            delivery_mode=2,
+            content_type="application/xml",
+            message_id=row.message_id,
+            type=row.message_type,
+            correlation_id=row.correlation_id,
+            app_id=self.app_id,
+            timestamp=int(time.time()),
+        )
+
+    def _relay_channel(self) -> _Confirms:
+        """The channel the outbox relay publishes on, its confirms tracked by sequence."""
+        if self._relay is None:
+            if self._conn is None or not self._conn.is_open:
+                raise BrokerUnavailable("not connected to RabbitMQ")
+            try:
+                self._relay_ch = self._conn.channel()
+                relay = _Confirms()
+                impl = self._relay_ch._impl  # the asynchronous channel under the blocking one
+                impl.add_on_return_callback(relay.on_return)
+                impl.confirm_delivery(ack_nack_callback=relay.on_confirm,
+                                      callback=relay.on_select_ok)
+                while not relay.selected:
+                    self._conn.process_data_events(time_limit=0.05)
+            except _BROKER_ERRORS as e:
+                self.close()
+                raise BrokerUnavailable(f"opening the relay channel failed: {_describe(e)}") from e
+            self._relay = relay
+        return self._relay
+
     def publish_alert(self, kind: str, body: bytes) -> None:
         """Publish an alert (JSON) to ``<prefix>.alerts``; nobody need be listening."""
         props = pika.BasicProperties(delivery_mode=2, content_type="application/json",
@@ -266,3 +339,58 @@ def _delivery(method: Any, props: Any, body: bytes) -> Delivery:
 def _describe(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     return text if len(text) < 200 else text[:200] + "..."
+
+
+class _Confirms:
+    """Publisher confirms of one channel, by sequence number (RabbitMQ numbers from 1).
+
+    The broker sends ``basic.return`` for an unroutable mandatory message before the
+    ``basic.ack`` that settles it; a return is matched to the oldest unsettled message with
+    its MessageId.
+    """
+
+    def __init__(self) -> None:
+        self.selected = False
+        self.next_seq = 1
+        self._ids: dict[int, str] = {}
+        self._answers: dict[int, Published] = {}
+        self._returned: dict[int, str] = {}
+
+    def on_select_ok(self, _frame: Any) -> None:
+        self.selected = True
+
+    def expect(self, message_id: str) -> None:
+        self._ids[self.next_seq] = message_id
+        self.next_seq += 1
+
+    def on_return(self, _channel: Any, method: Any, properties: Any, _body: bytes) -> None:
+        wanted = properties.message_id
+        for seq, message_id in sorted(self._ids.items()):
+            if message_id == wanted and seq not in self._answers and seq not in self._returned:
+                self._returned[seq] = f"no queue is bound for {method.routing_key}"
+                return
+
+    def on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tag, multiple = method.delivery_tag, method.multiple
+        nack = isinstance(method, pika.spec.Basic.Nack)
+        seqs = [s for s in self._ids if s <= tag] if multiple else [tag]
+        for seq in seqs:
+            if seq in self._answers or seq not in self._ids:
+                continue
+            if nack:
+                answer = Published("PENDING", "the broker refused the message (nack); retrying")
+            elif seq in self._returned:
+                answer = Published("UNROUTABLE", self._returned.pop(seq))
+            else:
+                answer = Published("SENT")
+            self._answers[seq] = answer
+
+    def settled(self, seq: int) -> bool:
+        return all(s in self._answers for s in self._ids if s <= seq)
+
+    def answer(self, seq: int) -> Published | None:
+        """The broker's answer for ``seq`` (forgotten once read), or None if none came."""
+        self._ids.pop(seq, None)
+        self._returned.pop(seq, None)
+        return self._answers.pop(seq, None)

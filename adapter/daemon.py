@@ -21,7 +21,7 @@ import structlog
 
 from adapter.alerts import evaluate
 from adapter.bootstrap import App
-from adapter.registry import fingerprint
+from adapter.bus import Published
 from adapter.errors import (
     BrokerUnavailable,
     CardUnavailable,
@@ -30,7 +30,8 @@ from adapter.errors import (
     TransientError,
 )
 from adapter.observe import Health, HttpServer
-from adapter.pipeline import Delivery
+from adapter.pipeline import Delivery, Outbound
+from adapter.registry import fingerprint
 from store import repo
 from store.db import as_utc, utcnow
 
@@ -58,6 +59,8 @@ class Daemon:
         self.detail = ""
         self.counts = {"batches": 0, "messages": 0, "published": 0, "unroutable": 0}
         self._last_sweep = 0.0
+        self._last_waiting = 0.0
+        self._per_message_s = 0.0  # moving average of the time a message takes in a batch
         self._last_expiry = float("-inf")
         self._last_alerts = float("-inf")
         self._alerts: set[tuple[str, str]] = set()
@@ -167,9 +170,10 @@ class Daemon:
                     self.checks["broker"] = "up"
                     self._set_state("running")
                     self._sweep(force=True)
-                batch = bus.next_batch(s.batch_size, wait_s=0.5)
+                batch = bus.next_batch(self._batch_limit(), wait_s=0.5)
                 if batch:
                     self._handle(batch)
+                self._retry_waiting()
                 self._sweep()
                 self._expire()
                 self._check_alerts()
@@ -194,13 +198,32 @@ class Daemon:
             self.app.bus.sleep(min(0.2, end - time.monotonic()))
 
     # -- one batch -----------------------------------------------------------------------
-    def _handle(self, batch: list[Delivery]) -> None:
+    def _batch_limit(self) -> int:
+        """How many deliveries to take: ``batch_size``, fewer when messages are slow.
+
+        A batch holds the connection's only thread, so heartbeats and confirms wait for it;
+        with a slow card (250 ms a signature, say) batches shrink to about
+        ``batch_budget_s``, and consumption slows down smoothly instead of stalling.
+        """
+        s = self.app.settings
+        if self._per_message_s <= 0:
+            return s.batch_size
+        return max(1, min(s.batch_size, int(s.batch_budget_s / self._per_message_s)))
+
+    def _learn(self, seconds: float, messages: int) -> None:
+        per_message = seconds / max(1, messages)
+        self._per_message_s = (per_message if self._per_message_s <= 0
+                               else 0.7 * self._per_message_s + 0.3 * per_message)
+
+    def _handle(self, batch: list[Delivery], *, from_bus: bool = True) -> None:
         app, s = self.app, self.app.settings
         delay, down_since = s.retry_initial_s, time.monotonic()
         while True:
             try:
+                started = time.monotonic()
                 with app.metrics.stage("batch"):
                     result = app.pipeline.process_batch(app.engine, batch)
+                self._learn(time.monotonic() - started, len(batch))
                 self.checks["store"], self.checks["card"] = "up", "present"
                 break
             except TransientError as e:
@@ -214,16 +237,18 @@ class Daemon:
                 if self.stopping or not app.bus.connected:
                     # Unacked: the broker hands these to us (or a peer) again.
                     return
-        app.bus.ack_through(batch[-1].tag)
+        if from_bus:
+            app.bus.ack_through(batch[-1].tag)
         self.counts["batches"] += 1
         self.counts["messages"] += len(batch)
         if self.state != "running":
             self._set_state("running")
-        self._publish(result.outbox_ids)
+        self._relay(result.outbound)
 
     # -- outbox relay --------------------------------------------------------------------
     def _publish(self, ids: list[int] | None) -> None:
-        app, s = self.app, self.app.settings
+        """Claim outbox rows (these ids, or any due) and publish them."""
+        app = self.app
         if ids is not None and not ids:
             return
         try:
@@ -233,30 +258,33 @@ class Daemon:
         except TransientError as e:
             log.warning("outbox relay paused", reason=e.message)
             return
+        self._relay([Outbound(row.id, row.receiver_id, row.message_id, row.message_type,
+                              row.correlation_id, row.body) for row in rows if row.id])
+
+    def _relay(self, rows: list[Outbound]) -> None:
+        """Publish rows this process holds the lease of; mark each as the broker answered."""
+        app, s = self.app, self.app.settings
+        if not rows:
+            return
         results: list[repo.PublishResult] = []
-        try:
-            for row in rows:
-                published = app.bus.publish(
-                    receiver_id=row.receiver_id,
-                    body=row.body,
+
+        def heard(row: Outbound, published: Published) -> None:
+            results.append(repo.PublishResult(row.outbox_id, published.state, published.detail))
+            app.metrics.messages_out.labels(row.message_type, row.receiver_id,
+                                            published.state).inc()
+            if published.state == "UNROUTABLE":
+                self.counts["unroutable"] += 1
+                log.warning(
+                    "unroutable: kept in the outbox",
                     message_id=row.message_id,
-                    message_type=row.message_type,
-                    correlation_id=row.correlation_id,
+                    type=row.message_type,
+                    partner=row.receiver_id,
                 )
-                assert row.id is not None
-                results.append(repo.PublishResult(row.id, published.state, published.detail))
-                app.metrics.messages_out.labels(row.message_type, row.receiver_id,
-                                                published.state).inc()
-                if published.state == "UNROUTABLE":
-                    self.counts["unroutable"] += 1
-                    log.warning(
-                        "unroutable: kept in the outbox",
-                        message_id=row.message_id,
-                        type=row.message_type,
-                        partner=row.receiver_id,
-                    )
-                elif published.state == "SENT":
-                    self.counts["published"] += 1
+            elif published.state == "SENT":
+                self.counts["published"] += 1
+
+        try:
+            app.bus.publish_many(rows, heard)
         finally:
             try:
                 repo.record_publish(app.engine, results, retry_after_s=s.relay_interval_s)
@@ -264,6 +292,22 @@ class Daemon:
                 # Published but not marked: a later sweep re-sends the same bytes, which
                 # receivers drop as an identical duplicate. Nothing is lost.
                 log.warning("could not mark published rows; they will be re-sent", reason=e.message)
+
+    def _retry_waiting(self) -> None:
+        """Handle again the messages that came before their cause, once their time is due."""
+        now = time.monotonic()
+        if now - self._last_waiting < 1.0:
+            return
+        self._last_waiting = now
+        try:
+            rows = repo.due_waiting(self.app.engine, utcnow(), limit=self.app.settings.batch_size)
+        except TransientError as e:
+            log.warning("waiting messages postponed", reason=e.message)
+            return
+        if rows:
+            self._handle([Delivery(body=r.body, routing_key=r.routing_key, waiting_id=r.id,
+                                   journal_id=r.journal_id, first_seen=r.first_seen,
+                                   attempts=r.attempts) for r in rows], from_bus=False)
 
     def _sweep(self, *, force: bool = False) -> None:
         now = time.monotonic()

@@ -137,6 +137,13 @@ class BusinessRuleError(PermanentError):
     code = "2000"
 
 
+class MustWait(CdgiError):
+    """The message depends on one not seen yet (a restore before its deduction): it is kept
+    and handled again shortly, until ``CDGI_ORDER_GRACE_S`` after it first arrived."""
+
+    code = "0000"
+
+
 class TransientError(CdgiError):
     """A dependency is down for now: pause, retry with backoff, lose nothing."""
 

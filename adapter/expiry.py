@@ -57,7 +57,9 @@ class Expiry:
             notice = documents.status_notice(uscc=row.uscc, subject=subject,
                                              subject_no=subject_no, status="EXPIRED",
                                              reason=reason, time=now)
-            outbox_id = self.pipeline.send(repo, Outgoing("PORTAL", "CDGI505", notice, row.uscc))
+            outbox = self.pipeline.send(repo, Outgoing("PORTAL", "CDGI505", notice, row.uscc))
+            repo.flush()
             uow.commit()
         log.info("expired", subject=subject, number=subject_no, uscc=row.uscc)
-        return [outbox_id]
+        assert outbox.id is not None
+        return [outbox.id]

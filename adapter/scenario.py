@@ -121,6 +121,29 @@ class Lifecycle:
         self.say(f"      {party} received {message_type} {value}, enterprise signature valid")
         return msg
 
+    def out_of_order(self, grn: str, now: datetime) -> None:
+        """A restore that overtakes its deduction waits for it, then is applied cleanly."""
+        entry, amount = "080020261000000003", Decimal("20000.00")
+        restore_id = self.partners["CUS.0800"].send("CDGI407", doc.guarantee_restore(
+            guarantee_record_no=grn, entry_id=entry, amount=amount, paid_time=now))
+        self.say(f"   ..  customs: restore of entry 3 sent before its deduction ({restore_id[:8]})")
+        self.send("customs: the deduction of entry 3 follows", "CUS.0800", "CDGI405",
+                  doc.guarantee_deduct(
+                      guarantee_record_no=grn, entry_id=entry, declaration_type="CL",
+                      customs_district="0800",
+                      tax_items=[doc.TaxItem(tax_kind="DUTY", amount=amount)], total=amount,
+                      deduct_time=now, payment_due_date=self.today), status=1)
+        receipt = self.mail.take("CUS.0800", "CDGI900",
+                                 lambda m: m.field("OriMessageId") == restore_id)
+        got = (int(receipt.field("ReturnStatus") or 0), receipt.field("ReturnCode"))
+        self.seen.append(("restore that came first", "CDGI407", got[1] or ""))
+        ok = got == (1, "0000")
+        self.say(f"   {'ok ' if ok else '!! '}customs: the waiting restore is applied: receipt "
+                 f"{got[0]} {got[1]} {receipt.field('ReturnInfo')}")
+        if not ok:
+            raise ScenarioFailed(f"the restore that came first got {got}, not (1, '0000'): "
+                                 f"{receipt.field('ReturnInfo')}")
+
     def notice(self, subject: str, number: str, status: str) -> Received:
         """The portal got the CDGI505 of a status change."""
         msg = self.mail.take("PORTAL", "CDGI505", lambda m: (m.field("Subject"), m.field(
@@ -293,6 +316,7 @@ class Lifecycle:
         self.send("customs: restore entry 1", "CUS.0800", "CDGI407", doc.guarantee_restore(
             guarantee_record_no=grn, entry_id=entry_1, amount=Decimal("100000.00"),
             paid_time=now), status=1)
+        self.out_of_order(grn, now)
         self.send("customs: restore of an unknown entry is flagged", "CUS.0800", "CDGI407",
                   doc.guarantee_restore(guarantee_record_no=grn, entry_id="080020261000000009",
                                         amount=Decimal("10.00"), paid_time=now),

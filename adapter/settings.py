@@ -56,6 +56,7 @@ class Settings:
     max_depth: int = 64
     prefetch: int = 100
     batch_size: int = 50
+    batch_budget_s: float = 2.0  # a batch is cut so that it takes about this long (slow cards)
     delivery_limit: int = 20
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
@@ -66,6 +67,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 9469  # 0 turns the metrics and health endpoint off
     receipt_timeout_s: float = 3600.0
+    order_grace_s: float = 60.0  # how long a message that came before its cause is retried
     log_format: str = "auto"
     log_level: str = "INFO"
     timezone_offset: str = "+08:00"

@@ -10,6 +10,7 @@ never contain the PIN.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,9 @@ from adapter.errors import CardUnavailable, ConfigurationError, PinIncorrect
 
 if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Library
+
+# The modules this process loaded once (configuration was right), by path.
+_STARTED: dict[str, Library] = {}
 
 # Re-entrant: info() reads the certificate, which opens the session, under the same lock.
 LOCK = threading.RLock()
@@ -52,19 +56,51 @@ SESSION_LOST: tuple[type[p11e.PKCS11Error], ...] = (
 
 
 def load_module(module: str) -> Library:
-    """The initialised PKCS#11 library at ``module`` (python-pkcs11 caches it per path)."""
+    """The initialised PKCS#11 library at ``module`` (python-pkcs11 caches it per path).
+
+    Loading it the first time is configuration; once it worked, a module that does not start
+    again (after ``reinitialize``) is a card that is away for now: ``CardUnavailable``."""
+    lib = _STARTED.get(module)
+    if lib is not None:
+        if not getattr(lib, "initialized", True):
+            try:
+                lib.initialize()
+            except p11e.PKCS11Error as e:
+                raise CardUnavailable(
+                    f"the PKCS#11 module {module} does not start ({type(e).__name__}): check "
+                    "the card reader and the card (SoftHSM2: its token directory)"
+                ) from e
+        return lib
     if not Path(module).is_file():
         raise ConfigurationError(
             f"PKCS#11 module {module} not found: set CDGI_PKCS11_MODULE to the card "
             "vendor's library (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)"
         )
     try:
-        return pkcs11.lib(module)
+        lib = pkcs11.lib(module)
     except p11e.PKCS11Error as e:
         raise ConfigurationError(
             f"cannot load the PKCS#11 module {module} ({type(e).__name__}: {e}); "
             "check CDGI_PKCS11_MODULE"
         ) from e
+    _STARTED[module] = lib
+    return lib
+
+
+def reinitialize(module: str) -> None:
+    """Finalize the module and initialise it again (``C_Finalize``, ``C_Initialize``).
+
+    A module keeps what it learnt about a card that went away: SoftHSM2 whose token directory
+    disappeared answers every later call with ``CKR_GENERAL_ERROR``, even once the directory
+    is back, and a reader's module may keep a slot of a pulled card. Starting the module
+    afresh is the standard way back; it ends every session and login of this process, so
+    call it holding ``LOCK`` and only after a loss. If it does not start, ``load_module``
+    tries again on the next use.
+    """
+    lib = load_module(module)
+    with contextlib.suppress(p11e.PKCS11Error):
+        lib.finalize()
+    load_module(module)
 
 
 def find_token(lib: Library, token_label: str) -> pkcs11.Token:

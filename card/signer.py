@@ -163,8 +163,12 @@ class Pkcs11Signer:
     """The IC card as a ``Signer``: one logged-in session, opened on first use and reused.
 
     The certificate is the token's ``CKO_CERTIFICATE`` labelled like the key. A lost session
-    is reopened once, then ``CardUnavailable``; a refused PIN raises ``PinIncorrect`` and this
-    instance never tries to log in again (real cards lock after a few wrong PINs).
+    is reopened once; lost again, the module is started afresh (``C_Finalize`` and
+    ``C_Initialize``) and the session opened a third time, then ``CardUnavailable``. After a
+    ``CardUnavailable`` the next use starts the module afresh too, so a card that was pulled
+    (or a token directory that went away) is used again as soon as it is back. A refused PIN
+    raises ``PinIncorrect`` and this instance never tries to log in again (real cards lock
+    after a few wrong PINs).
     """
 
     def __init__(
@@ -186,6 +190,7 @@ class Pkcs11Signer:
         self._key: SignMixin | None = None
         self._certificate: x509.Certificate | None = None
         self._refused: str | None = None  # the message of the PIN refusal, once refused
+        self._restart = False  # the last use failed: start the module afresh before the next
 
     def __repr__(self) -> str:
         return (
@@ -211,7 +216,12 @@ class Pkcs11Signer:
 
     @property
     def certificate(self) -> x509.Certificate:
-        """The certificate stored on the token with the key's label."""
+        """The certificate stored on the token with the key's label.
+
+        Read from the card with the key, then kept: asking for it (alerts, metrics) must not
+        fail while the card is away for a moment; signing is what needs the card."""
+        if self._certificate is not None:
+            return self._certificate
         return self._use(lambda _key: self._loaded_certificate())
 
     def sign_bytes(self, data: bytes) -> bytes:
@@ -249,21 +259,38 @@ class Pkcs11Signer:
     def _use(self, operation: Callable[[SignMixin], T]) -> T:
         with p11.LOCK:
             try:
+                result = self._attempt(operation)
+            except CardUnavailable:
+                self._restart = True
+                raise
+            self._restart = False
+            return result
+
+    def _attempt(self, operation: Callable[[SignMixin], T]) -> T:
+        try:
+            if self._restart and self._key is None:
+                p11.reinitialize(self.module)
+            try:
+                return operation(self._open())
+            except p11.SESSION_LOST:
+                self._discard()
                 try:
                     return operation(self._open())
                 except p11.SESSION_LOST:
+                    # The module may still hold the card's old state: start it afresh.
                     self._discard()
+                    p11.reinitialize(self.module)
                     return operation(self._open())
-            except p11.SESSION_LOST as e:
-                self._discard()
-                raise CardUnavailable(
-                    f"lost the session with token {self.token_label!r} twice "
-                    f"({type(e).__name__}): check the card reader and that the card is inserted"
-                ) from e
-            except p11e.PKCS11Error as e:
-                raise CardUnavailable(
-                    f"token {self.token_label!r} failed ({type(e).__name__}: {e})"
-                ) from e
+        except p11.SESSION_LOST as e:
+            self._discard()
+            raise CardUnavailable(
+                f"lost the session with token {self.token_label!r} and could not open a new "
+                f"one ({type(e).__name__}): check the card reader and that the card is inserted"
+            ) from e
+        except p11e.PKCS11Error as e:
+            raise CardUnavailable(
+                f"token {self.token_label!r} failed ({type(e).__name__}: {e})"
+            ) from e
 
     def _open(self) -> SignMixin:
         if self._refused is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from enum import Enum
 from typing import TypeVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from lxml import etree
 from signxml import (
     CanonicalizationMethod,
@@ -46,6 +48,8 @@ from card.keys import SignerKey
 from card.signer import Signer
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 CDGI = "urn:cdgi:1"
@@ -78,13 +82,59 @@ class Verified:
 
 
 def sign_envelope(root: etree._Element, signer: Signer) -> etree._Element:
-    """A signed copy of the envelope: ``Reference URI=""``, the ``ds:Signature`` its last child."""
+    """A signed copy of the envelope: ``Reference URI=""``, the ``ds:Signature`` its last child.
+
+    The profile's one shape (enveloped, exclusive c14n, RSA-SHA256, SHA-256) is written here
+    directly rather than through signxml, whose general machinery cost as much as the card's
+    signature itself; what it makes is checked by our verifier, by signxml's and by xmlsec1.
+    """
     if root.get("Id") is not None:
-        # signxml would reference "#<Id>" instead of the whole document.
         raise ValueError("an envelope carries no Id attribute")
-    return _signer().sign(
-        root, key=SignerKey(signer), cert=[signer.certificate], key_name=signer.key_name
-    )
+    if root.find(_SIGNATURE) is not None:
+        raise ValueError("the envelope is signed already")
+    signed = copy.deepcopy(root)
+    digest = hashlib.sha256(_c14n(signed)).digest()
+    signature = etree.SubElement(signed, _SIGNATURE, nsmap={"ds": DS})
+    signed_info = etree.SubElement(signature, _ds("SignedInfo"))
+    etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
+    etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=RSA_SHA256)
+    reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
+    transforms = etree.SubElement(reference, _ds("Transforms"))
+    for algorithm in _TRANSFORMS:
+        etree.SubElement(transforms, _ds("Transform"), Algorithm=algorithm)
+    etree.SubElement(reference, _ds("DigestMethod"), Algorithm=SHA256)
+    etree.SubElement(reference, _ds("DigestValue")).text = base64.b64encode(digest).decode()
+    value = signer.sign_bytes(_c14n(signed_info))
+    etree.SubElement(signature, _ds("SignatureValue")).text = base64.b64encode(value).decode()
+    signature.append(_key_info(signer))
+    return signed
+
+
+def _c14n(element: etree._Element) -> bytes:
+    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+
+
+def _ds(name: str) -> str:
+    return f"{{{DS}}}{name}"
+
+
+def _key_info(signer: Signer) -> etree._Element:
+    """``KeyName`` and the certificate, as signxml writes them (kept per certificate)."""
+    cert = signer.certificate
+    key = (signer.key_name, cert.fingerprint(hashes.SHA256()))
+    cached = _KEY_INFO.get(key)
+    if cached is None:
+        cached = etree.Element(_ds("KeyInfo"), nsmap={"ds": DS})
+        etree.SubElement(cached, _ds("KeyName")).text = signer.key_name
+        data = etree.SubElement(cached, _ds("X509Data"))
+        der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        etree.SubElement(data, _ds("X509Certificate")).text = "".join(
+            der[i:i + 64] + "\n" for i in range(0, len(der), 64))
+        _KEY_INFO[key] = cached
+    return copy.deepcopy(cached)
+
+
+_KEY_INFO: dict[tuple[str, bytes], etree._Element] = {}
 
 
 def sign_document(element: etree._Element, signer: Signer) -> etree._Element:

@@ -8,7 +8,6 @@ when it arrives with the business issue, is ``Numeric(18, 2)``, never float.
 from __future__ import annotations
 
 from datetime import date, datetime
-
 from decimal import Decimal
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, Numeric, Text, UniqueConstraint
@@ -120,6 +119,27 @@ class Inbox(SQLModel, table=True):
     journal_id: int = Field(foreign_key="journal.id")
     receipt_outbox_id: int | None = None
     received_at: datetime = Field(sa_column=_ts())
+
+
+class Waiting(SQLModel, table=True):
+    """An inbound message that came before the one it depends on (a restore before its
+    deduction): kept whole, not yet answered, handled again from ``retry_at`` on; once
+    ``until`` has passed it is handled as it stands (a restore then is flagged 2802)."""
+
+    __tablename__ = "waiting"
+    __table_args__ = (UniqueConstraint("sender_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    journal_id: int = Field(foreign_key="journal.id")
+    sender_id: str = Field(max_length=32)
+    message_id: str = Field(max_length=64)
+    routing_key: str = Field(max_length=255)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = 0
+    first_seen: datetime = Field(sa_column=_ts())
+    retry_at: datetime = Field(sa_column=_ts(index=True))
+    until: datetime = Field(sa_column=_ts())
 
 
 class Outbox(SQLModel, table=True):

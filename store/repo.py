@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 
 T = TypeVar("T", bound=SQLModel)
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, event, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -41,9 +41,11 @@ from store.models import (
     Progress,
     Quota,
     Seal,
+    Waiting,
 )
+from store.recorder import Recorder, Ref, Seen
 
-__all__ = ["Engine", "JournalFilter", "Repo"]
+__all__ = ["Engine", "JournalFilter", "Ref", "Repo", "Seen"]
 
 
 def resend_of(original: Outbox) -> Outbox:
@@ -62,23 +64,46 @@ def resend_of(original: Outbox) -> Outbox:
 
 
 class Repo:
-    """Queries and writes inside one session (one unit of work)."""
+    """Queries and writes inside one session (one unit of work).
+
+    Journal, event, outbox and inbox rows are buffered in a ``Recorder`` and written by
+    ``flush``, which runs by itself before the session commits (call it earlier to learn the
+    rows' ids); business state goes through the ORM session.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.recorder = Recorder()
+        self._absent: set[tuple[str, str]] = set()
+        # Buffered rows are written before any commit of this session: none can be forgotten.
+        # (SQLAlchemy calls the hook when a savepoint is released too; those are skipped.)
+        event.listen(session, "before_commit", self._before_commit)
+
+    def _before_commit(self, session: Session) -> None:
+        if not session.in_nested_transaction():
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered journal, event, outbox and inbox rows."""
+        self.recorder.flush(self.session)
+
+    def mark(self) -> tuple[int, int, int, int]:
+        """A point to ``undo`` back to (taken with a savepoint)."""
+        return self.recorder.mark()
+
+    def undo(self, mark: tuple[int, int, int, int]) -> None:
+        """Drop the buffered rows added since ``mark`` (the savepoint was rolled back)."""
+        self.recorder.undo(mark)
 
     # -- journal -------------------------------------------------------------------------
-    def add_journal(self, **values: Any) -> Journal:
-        """A new journal row (flushed, so it has its id)."""
+    def add_journal(self, **values: Any) -> Ref:
+        """A new journal row (written at ``flush``; its id known then)."""
         now = values.pop("at", None) or utcnow()
-        row = Journal(created_at=now, updated_at=now, **values)
-        self.session.add(row)
-        self.session.flush()
-        return row
+        return self.recorder.add_journal({"created_at": now, "updated_at": now, **values})
 
     def add_event(
         self,
-        journal_id: int,
+        journal_id: int | Ref,
         stage: str,
         status: str,
         code: str | None = None,
@@ -86,16 +111,8 @@ class Repo:
         at: datetime | None = None,
     ) -> None:
         """Append a step to a message's story."""
-        self.session.add(
-            JournalEvent(
-                journal_id=journal_id,
-                at=at or utcnow(),
-                stage=stage,
-                status=status,
-                code=code,
-                detail=detail,
-            )
-        )
+        self.recorder.add_event(journal_id, {"at": at or utcnow(), "stage": stage,
+                                             "status": status, "code": code, "detail": detail})
 
     def set_status(
         self, row: Journal, status: str, code: str | None = None, info: str | None = None
@@ -118,33 +135,85 @@ class Repo:
         ).first()
 
     # -- inbox ---------------------------------------------------------------------------
-    def inbox(self, sender_key: str, message_key: str) -> Inbox | None:
-        """The dedupe row of an inbound message, if it was processed before."""
-        return self.session.get(Inbox, (sender_key, message_key))
+    def inbox(self, sender_key: str, message_key: str) -> Seen | None:
+        """The dedupe row of an inbound message, if it was processed before (or in this unit)."""
+        pending = self.recorder.pending_inbox(sender_key, message_key)
+        if pending is not None or (sender_key, message_key) in self._absent:
+            return pending
+        # Straight through the connection: the ORM's pending state never touches the inbox,
+        # so there is nothing to autoflush first.
+        row = self.session.connection().execute(
+            select(Inbox.digest, Inbox.journal_id, Inbox.receipt_outbox_id).where(
+                Inbox.sender_key == sender_key, Inbox.message_key == message_key)
+        ).first()
+        return None if row is None else Seen(*row)
 
-    def add_inbox(self, row: Inbox) -> None:
-        """Record an inbound message as processed (unique: a race surfaces at flush)."""
-        self.session.add(row)
-        self.session.flush()
+    def look_ahead(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Learn with one query which of ``keys`` the inbox lacks (``inbox`` skips those)."""
+        wanted = set(keys)
+        if not wanted:
+            return
+        found = set(self.session.connection().execute(
+            select(Inbox.sender_key, Inbox.message_key).where(
+                col(Inbox.sender_key).in_({k[0] for k in wanted}),
+                col(Inbox.message_key).in_({k[1] for k in wanted}))
+        ).all())
+        self._absent |= wanted - {(sender, message) for sender, message in found}
+
+    def add_inbox(self, *, sender_key: str, message_key: str, digest: str,
+                  journal_id: int | Ref, receipt_outbox_id: int | Ref | None = None,
+                  received_at: datetime | None = None) -> None:
+        """Record an inbound message as processed (unique: a race surfaces at ``flush``)."""
+        self.recorder.add_inbox(sender_key, message_key,
+                                {"digest": digest, "received_at": received_at or utcnow()},
+                                journal_id, receipt_outbox_id)
 
     # -- outbox --------------------------------------------------------------------------
-    def add_outbox(self, **values: Any) -> Outbox:
-        """A new outbound row (flushed, so it has its id)."""
+    def add_outbox(self, *, journal_id: int | Ref, **values: Any) -> Ref:
+        """A new outbound row (written at ``flush``)."""
         now = utcnow()
-        row = Outbox(created_at=now, next_attempt_at=now, **values)
+        return self.recorder.add_outbox(journal_id,
+                                        {"created_at": now, "next_attempt_at": now, **values})
+
+    def resend(self, outbox_id: int | Ref, owner: str, lease_s: float) -> Ref | None:
+        """Queue the same bytes (same MessageId) once more: an identical re-send."""
+        if isinstance(outbox_id, Ref):
+            values = dict(outbox_id.values)
+            journal_id: int | Ref = values.pop("journal_id") or next(
+                j for j, ref in self.recorder.outbox if ref is outbox_id)
+        else:
+            original = self.session.get(Outbox, outbox_id)
+            if original is None:
+                return None
+            values = resend_of(original).model_dump(exclude={"id"})
+            journal_id = values.pop("journal_id")
+        now = utcnow()
+        values.update(created_at=now, next_attempt_at=now, state="PENDING", attempts=0,
+                      last_error=None, sent_at=None, claimed_by=owner,
+                      lease_until=now + timedelta(seconds=lease_s))
+        return self.add_outbox(journal_id=journal_id, **values)
+
+    # -- messages waiting for the one they depend on ---------------------------------------
+    def update_journal(self, journal_id: int, **values: Any) -> None:
+        """Change a journal row written earlier (a waiting message's, when it is handled)."""
+        self.session.execute(update(Journal).where(col(Journal.id) == journal_id)
+                             .values(updated_at=utcnow(), **values))
+
+    def waiting_for(self, sender_id: str, message_id: str) -> Waiting | None:
+        """The waiting row of a message, if it waits."""
+        return self.session.exec(select(Waiting).where(
+            Waiting.sender_id == sender_id, Waiting.message_id == message_id)).first()
+
+    def park(self, row: Waiting) -> None:
+        """Keep a message to handle again later (buffered rows are written first)."""
+        self.flush()
         self.session.add(row)
         self.session.flush()
-        return row
 
-    def resend(self, outbox_id: int, owner: str, lease_s: float) -> Outbox | None:
-        """Queue the same bytes (same MessageId) once more: an identical re-send."""
-        original = self.session.get(Outbox, outbox_id)
-        if original is None:
-            return None
-        again = resend_of(original)
-        again.claimed_by, again.lease_until = owner, utcnow() + timedelta(seconds=lease_s)
-        self.add(again)
-        return again
+    def take_waiting(self, waiting_id: int) -> bool:
+        """Take a waiting message to handle it: True if this unit of work got it first."""
+        result = self.session.execute(delete(Waiting).where(col(Waiting.id) == waiting_id))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # -- business state ------------------------------------------------------------------
 
@@ -305,6 +374,21 @@ def expiry_candidates(engine: Engine, on: date) -> tuple[list[str], list[str]]:
             select(Policy.apply_no).where(Policy.status == "RECORDED", col(Policy.term_end) < on)
         ).all()
     return list(quotas), list(policies)
+
+
+@translating
+def due_waiting(engine: Engine, now: datetime, *, limit: int) -> list[Waiting]:
+    """Waiting messages whose next try is due, oldest first."""
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.exec(select(Waiting).where(col(Waiting.retry_at) <= now)
+                                 .order_by(col(Waiting.retry_at)).limit(limit)).all())
+
+
+@translating
+def waiting_count(engine: Engine) -> int:
+    """How many messages wait for the one they depend on."""
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Waiting)).one())
 
 
 # -- partners -----------------------------------------------------------------------------

@@ -66,7 +66,8 @@ def _pg_admin():  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
 
     url = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    return create_engine(url, isolation_level="AUTOCOMMIT")
+    # pre_ping: a test may restart PostgreSQL, killing the pooled admin connection.
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -234,12 +234,10 @@ def partner_add(
     """Register (or update) a partner and add a certificate it signs with."""
     import mappings
     from adapter.bootstrap import engine_for
-    from adapter.registry import check_party_id, fingerprint, load_certificate, pem
+    from adapter.registry import check_party_id, fingerprint, load_certificate, load_partners, pem
     from store.db import as_utc, utcnow
     from store.models import Partner, PartnerCert
     from store.repo import save_partner
-
-    from adapter.registry import load_partners
 
     try:
         found_kind = check_party_id(party_id, kind)
@@ -642,11 +640,11 @@ def replay(
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Queues, dead letters, outbox backlog, daemons, the card and certificate expiry."""
+    from adapter.alerts import evaluate
     from adapter.bootstrap import engine_for
     from adapter.bus import Bus
     from store.db import as_utc
-    from adapter.alerts import evaluate
-    from store.repo import alert_counts, outbox_backlog, partner_certs
+    from store.repo import alert_counts, outbox_backlog, partner_certs, waiting_count
 
     s = settings()
     report: dict[str, Any] = {"prefix": s.prefix, "party_id": s.party_id}
@@ -679,6 +677,7 @@ def status(as_json: JsonOpt = False) -> None:
             for c in partner_certs(engine)
         ]
         report["counts"] = alert_counts(engine, unanswered_after_s=s.receipt_timeout_s)
+        report["waiting"] = waiting_count(engine)
         report["store"] = "up"
     except CdgiError as e:
         report["store"] = f"DOWN: {e.message}"
@@ -707,6 +706,9 @@ def status(as_json: JsonOpt = False) -> None:
     out.print(f"store: {report['store']}")
     if "outbox" in report:
         out.print(f"  outbox: {report['outbox']}")
+    if report.get("waiting"):
+        out.print(f"  waiting for the message they depend on: {report['waiting']} "
+                  "(cdgi log --status WAITING)")
     card = report["card"]
     out.print(
         f"card: {card.get('state')}"

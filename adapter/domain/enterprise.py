@@ -10,7 +10,6 @@ from adapter.domain.codes import CARD_OF_ANOTHER_ENTERPRISE, CARD_VALIDITY_INVER
 from adapter.errors import BusinessRuleError, PermissionMissing, SignerNotRegistered
 
 
-
 @dataclass(frozen=True)
 class CardBinding:
     """What the portal says about one enterprise card."""

@@ -15,7 +15,6 @@ from adapter.domain.enterprise import CreditRating, quota_eligible
 from adapter.errors import BusinessRuleError
 
 
-
 def refuse(code: str, message: str) -> BusinessRuleError:
     """A business refusal with its code."""
     return BusinessRuleError(message, code=code)

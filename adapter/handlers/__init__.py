@@ -17,7 +17,7 @@ from datetime import date, datetime
 from lxml import etree
 
 from adapter.domain.enterprise import Card, SealView, check_seal, check_signing_card
-from adapter.errors import SignerNotRegistered
+from adapter.errors import MustWait, SignerNotRegistered
 from adapter.registry import PartnerInfo, Registry
 from store.repo import Repo
 
@@ -56,6 +56,18 @@ class Context:
     now: datetime
     on: date  # the business day the sender signed on (SendTime in China time)
     verify_document: Callable[[etree._Element, list[tuple[str, str]]], str] = field(repr=False)
+    first_seen: datetime | None = None  # when the message first arrived (it may have waited)
+    grace_s: float = 0.0  # how long a message may wait for the one it depends on
+
+    def wait_for(self, what: str) -> None:
+        """Keep the message to handle it again later, unless it has waited long enough.
+
+        For messages that can overtake their cause on the bus (a restore its deduction):
+        DESIGN retries them for a bounded time before flagging them.
+        """
+        waited = (self.now - (self.first_seen or self.now)).total_seconds()
+        if waited < self.grace_s:
+            raise MustWait(f"waiting for {what} (for up to {self.grace_s:g} s)")
 
     def signing_card(self, uscc: str, role: str, permission: str | None = None) -> Card:
         """Verify the document signature with the enterprise's bound cards; return the signer.

@@ -18,7 +18,6 @@ from adapter.registry import fingerprint, pem
 from store.models import BoundCard, Seal
 
 
-
 @handles("CDGI101")
 def bind_card(ctx: Context) -> Result:
     """The portal vouches for an enterprise IC card: keep it, its holder's seals, the firm."""

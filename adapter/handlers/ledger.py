@@ -76,7 +76,9 @@ def restore_guarantee(ctx: Context) -> Result:
     record_no, entry_id = req(el, "GuaranteeRecordNo"), req(el, "EntryId")
     policy = _policy(ctx, record_no)
     amount = money(el, "Amount")
-    outcome = rules.restore(Decimal(policy.insured_amount), _entries(ctx, record_no), entry_id,
-                            amount)
+    entries = _entries(ctx, record_no)
+    if not any(e.entry_id == entry_id and e.kind == "DEDUCT" for e in entries):
+        ctx.wait_for(f"the deduction of entry {entry_id}")  # it may still be on its way
+    outcome = rules.restore(Decimal(policy.insured_amount), entries, entry_id, amount)
     return _record(ctx, policy, outcome, entry_id=entry_id, kind="RESTORE", amount=amount,
                    at=moment(el, "PaidTime"))

@@ -42,9 +42,14 @@ def test_the_lifecycle_runs_with_every_refusal_and_every_notice(
     assert policy.epolicy_content and policy.epolicy_content.startswith(b"%PDF")
     assert claim is not None and claim.status == "PAID"
     assert Decimal(claim.paid_amount) == Decimal("61056.00")
-    # available = 5,500,000 − 100,000 − 57,600 + 100,000 + 10 (flagged restore)
+    # available = 5,500,000 − 100,000 − 57,600 + 100,000 − 20,000 + 20,000 + 10 (flagged)
     assert Decimal(ledger[-1].available_after) == Decimal("5442410.00")
-    assert [line.discrepancy for line in ledger] == [None, None, None, "2802"]
+    assert [line.discrepancy for line in ledger] == [None, None, None, None, None, "2802"]
+    # The restore of entry 3 came before its deduction: it waited, then was applied after it.
+    assert [(line.entry_id[-1], line.kind) for line in ledger][3:5] == [("3", "DEDUCT"),
+                                                                        ("3", "RESTORE")]
+    waited = running.journal(message_type="CDGI407", direction="IN")
+    assert sorted(row.status for row in waited) == ["FLAGGED", "PROCESSED", "PROCESSED"]
     assert [p.status for p in progress] == ["SUBMITTED", "UNDERWRITING", "APPROVED"]
     refusals = {code for _, _, code in story.seen if code != "0000"}
     assert refusals >= {"2404", "1006", "1003", "2501", "2402", "2403", "2602", "2802"}

@@ -90,3 +90,30 @@ def test_unacked_deliveries_return_to_the_queue_when_the_connection_closes(
             break
     assert [d.body for d in again] == [b"<x/>"] and again[0].redelivered
     bus.ack_through(again[-1].tag)
+
+
+def test_many_messages_are_published_with_confirms_in_flight_each_answered_in_order(
+    bus: Bus, prefix: str, rabbitmq: str
+) -> None:
+    from adapter.pipeline import Outbound
+
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
+    ch = conn.channel()
+    queue = f"{prefix}.partner.PORTAL"
+    ch.queue_declare(queue, durable=True)
+    ch.queue_bind(queue, f"{prefix}.out", routing_key="PORTAL")
+    bus.window = 64  # several windows in one call
+    rows = [Outbound(n, "INS.NOBODY" if n % 50 == 7 else "PORTAL", f"M{n:04d}", "CDGI900",
+                     None, f"<m{n}/>".encode()) for n in range(300)]
+    heard: list[tuple[int, str]] = []
+    bus.publish_many(rows, lambda row, published: heard.append((row.outbox_id, published.state)))
+    assert [n for n, _ in heard] == list(range(300)), "every row answered, in order"
+    unroutable = [n for n, state in heard if state == "UNROUTABLE"]
+    assert unroutable == [n for n in range(300) if n % 50 == 7]
+    assert all(state == "SENT" for n, state in heard if n not in unroutable)
+    got = []
+    while (item := ch.basic_get(queue, auto_ack=True))[0] is not None:
+        got.append(item[2])
+    assert got == [row.body for row in rows if row.receiver_id == "PORTAL"]
+    ch.queue_delete(queue)
+    conn.close()

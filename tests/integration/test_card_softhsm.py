@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -136,3 +137,54 @@ def test_a_missing_key_names_the_setting_to_fix(token: TokenInfo) -> None:
         pytest.raises(ConfigurationError, match="CDGI_KEY_LABEL"),
     ):
         card.sign_bytes(b"payload")
+
+
+_PULL_AND_PUT_BACK = """
+import json, os, sys
+from pathlib import Path
+from adapter.errors import CardUnavailable
+from card import Pkcs11Signer
+module, label, key, pin, tokens = sys.argv[1:6]
+card = Pkcs11Signer(module, label, key, pin)
+seen = {"before": card.sign_bytes(b"payload").hex()}
+os.rename(tokens, tokens + ".away")
+try:
+    for attempt in range(2):
+        try:
+            card.sign_bytes(b"payload")
+            seen["while_away"] = "signed"
+        except CardUnavailable as e:
+            seen["while_away"] = e.message
+    seen["certificate_while_away"] = card.certificate.subject.rfc4514_string()
+finally:
+    os.rename(tokens + ".away", tokens)
+seen["after"] = card.sign_bytes(b"payload").hex()
+print(json.dumps(seen))
+"""
+
+
+def test_a_token_taken_away_and_put_back_is_used_again_by_the_same_signer(
+    tmp_path: Path,
+) -> None:
+    # Its own token and process: SoftHSM2 reads its configuration once per process.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.harness import ROOT
+    from tests.support.softhsm import make_token
+
+    own = make_token(tmp_path, token_label="CDGI-PULL", key_label="pull", pin="pin-7731")
+    out = subprocess.run(
+        [sys.executable, "-c", _PULL_AND_PUT_BACK, own.module, own.token_label, own.key_label,
+         own.pin, str(own.softhsm_dir / "tokens")],
+        env={**os.environ, **own.env}, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+
+    assert seen["while_away"] != "signed", "signing without the token is CardUnavailable"
+    assert seen["certificate_while_away"] == "CN=CDGI test card"
+    assert seen["after"] == seen["before"], "the same key signs again once the token is back"
+    assert own.pin not in out.stdout + out.stderr

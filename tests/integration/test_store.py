@@ -70,18 +70,19 @@ def _outbox_rows(engine, n: int) -> list[int]:  # type: ignore[no-untyped-def]
     with UnitOfWork(engine) as uow:
         repo = Repo(uow.session)
         row = repo.add_journal(direction="OUT", raw=b"x", status="PENDING")
-        for i in range(n):
-            ids.append(
-                repo.add_outbox(
-                    journal_id=row.id,
-                    message_id=f"M{i}",
-                    message_type="CDGI900",
-                    receiver_id="PORTAL",
-                    body=b"<x/>",
-                ).id
+        refs = [
+            repo.add_outbox(
+                journal_id=row,
+                message_id=f"M{i}",
+                message_type="CDGI900",
+                receiver_id="PORTAL",
+                body=b"<x/>",
             )
+            for i in range(n)
+        ]
+        repo.flush()
         uow.commit()
-    return ids
+    return [ref.id for ref in refs]
 
 
 def test_two_relays_never_claim_the_same_outbox_row(migrated_url: str, engines) -> None:

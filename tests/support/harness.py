@@ -126,6 +126,7 @@ def start_daemon(
             **os.environ, **token.env, "CDGI_PREFIX": prefix, "CDGI_DATABASE_URL": migrated_url,
             "CDGI_AMQP_URL": rabbitmq, "CDGI_STATE_DIR": str(tmp_path / "run"),
             "CDGI_LOG_FORMAT": "json", "CDGI_RELAY_INTERVAL_S": "0.2", "CDGI_HTTP_PORT": "0",
+            "CDGI_ORDER_GRACE_S": "3",
             **(extra_env or {}),
         }
         log_path = tmp_path / "daemon.log"

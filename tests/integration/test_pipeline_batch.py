@@ -1,0 +1,172 @@
+"""Batches through the pipeline in-process, on real SQLite and PostgreSQL with the SoftHSM2 card:
+the rows a batch leaves behind, and messages that come before the one they depend on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from adapter import documents
+from adapter.pipeline import Delivery, Pipeline
+from adapter.registry import Registry
+from adapter.settings import Settings
+from adapter.sim import SimPartner
+from card import Pkcs11Signer, SoftwareSigner
+from store.db import utcnow
+from store.models import Inbox, Journal, JournalEvent, LedgerEntry, Outbox, Policy, Waiting
+from store.repo import due_waiting
+from tests.support.harness import register
+from tests.support.softhsm import TokenInfo, session_token
+
+pytestmark = pytest.mark.integration
+
+GRN = "GR0800202600001"
+USCC = "91210100MA0DEM0016"
+
+
+@pytest.fixture(scope="session")
+def token(tmp_path_factory: pytest.TempPathFactory) -> TokenInfo:
+    return session_token(tmp_path_factory)
+
+
+@dataclass
+class Bench:
+    engine: Any
+    pipeline: Pipeline
+    customs: SimPartner
+
+    def run(self, *bodies: bytes, **kw: Any) -> list[tuple[str | None, str, str | None]]:
+        result = self.pipeline.process_batch(
+            self.engine, [Delivery(body, "CUS.0800", **kw) for body in bodies])
+        return result.outcomes
+
+    def deduct(self, entry: str, amount: str) -> bytes:
+        return self.customs.envelope("CDGI405", documents.guarantee_deduct(
+            guarantee_record_no=GRN, entry_id=entry, declaration_type="CL",
+            customs_district="0800",
+            tax_items=[documents.TaxItem(tax_kind="DUTY", amount=Decimal(amount))],
+            total=Decimal(amount), deduct_time=datetime.now(UTC),
+            payment_due_date=date(2026, 12, 31)))
+
+    def restore(self, entry: str, amount: str) -> bytes:
+        return self.customs.envelope("CDGI407", documents.guarantee_restore(
+            guarantee_record_no=GRN, entry_id=entry, amount=Decimal(amount),
+            paid_time=datetime.now(UTC)))
+
+    def retry_due(self, after_s: float = 3600) -> list[tuple[str | None, str, str | None]]:
+        rows = due_waiting(self.engine, utcnow() + timedelta(seconds=after_s), limit=50)
+        result = self.pipeline.process_batch(self.engine, [
+            Delivery(r.body, r.routing_key, waiting_id=r.id, journal_id=r.journal_id,
+                     first_seen=r.first_seen, attempts=r.attempts) for r in rows])
+        return result.outcomes
+
+    def rows(self, model: Any) -> list[Any]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(model)).all())
+
+
+def make_bench(migrated_url: str, engines: Any, token: TokenInfo, grace_s: float) -> Iterator[Bench]:
+    engine = engines(migrated_url)
+    key = SoftwareSigner.generate("CUS.0800 test", key_name="CUS.0800")
+    register(engine, "CUS.0800", key)
+    now = utcnow()
+    with Session(engine) as s:  # a recorded policy, as the lifecycle leaves it
+        s.add(Policy(apply_no="A1", policy_no="P1", quota_no="Q1", uscc=USCC,
+                     insurer_code="PICC", insured_amount=Decimal("100000.00"),
+                     term_start=date(2026, 1, 1), term_end=date(2026, 12, 31),
+                     insured_customs="0800", coverage="DUTY", status="RECORDED",
+                     guarantee_record_no=GRN, message_id="M", created_at=now, updated_at=now))
+        s.commit()
+    settings = replace(Settings(), database_url=migrated_url, order_grace_s=grace_s)
+    signer = Pkcs11Signer(token.module, token.token_label, token.key_label, token.pin)
+    pipeline = Pipeline(settings, Registry(engines(migrated_url, writer=False)), signer,
+                        owner="test")
+    yield Bench(engine, pipeline, SimPartner("CUS.0800", key, settings))
+    signer.close()
+
+
+@pytest.fixture()
+def bench(migrated_url: str, engines: Any, token: TokenInfo) -> Iterator[Bench]:
+    yield from make_bench(migrated_url, engines, token, grace_s=60)
+
+
+def test_a_batch_writes_every_row_once_and_answers_a_duplicate_with_the_same_receipt(
+    bench: Bench,
+) -> None:
+    first = bench.deduct("080020261000000001", "10.00")
+    tampered = first.replace(b"10.00", b"99.00")
+    outcomes = bench.run(first, tampered, first, bench.deduct("080020261000000002", "5.00"))
+    assert [status for _, status, _ in outcomes] == [
+        "PROCESSED", "REFUSED", "DUPLICATE", "PROCESSED"]
+    inbound = [j for j in bench.rows(Journal) if j.direction == "IN"]
+    assert [j.status for j in inbound] == ["PROCESSED", "REFUSED", "PROCESSED"]
+    assert len(bench.rows(LedgerEntry)) == 2  # the refusal and the duplicate changed nothing
+    outbox = bench.rows(Outbox)
+    assert len(outbox) == 4  # three receipts and the identical re-send of the first
+    by_id: dict[str, list[bytes]] = {}
+    for row in outbox:
+        by_id.setdefault(row.message_id, []).append(row.body)
+    assert sorted(len(v) for v in by_id.values()) == [1, 1, 2]
+    assert all(len(set(bodies)) == 1 for bodies in by_id.values()), "re-sends are identical"
+    events = bench.rows(JournalEvent)
+    assert {e.journal_id for e in events} == {j.id for j in bench.rows(Journal)}
+    assert any(e.stage == "dedupe" for e in events)
+    assert len(bench.rows(Inbox)) == 3  # two processed, one refused (keyed by its bytes)
+
+
+def test_a_restore_before_its_deduction_waits_and_is_applied_after_it(bench: Bench) -> None:
+    entry = "080020261000000007"
+    restore = bench.restore(entry, "40.00")
+    assert [s for _, s, _ in bench.run(restore)] == ["WAITING"]
+    assert bench.rows(Outbox) == [], "no receipt while it waits"
+    waiting = bench.rows(Waiting)
+    assert len(waiting) == 1 and waiting[0].attempts == 1
+    assert bench.retry_due(after_s=0) == [], "nothing is due before its time"
+    # Delivered again while it waits (the broker redelivered it): still one waiting row.
+    assert [s for _, s, _ in bench.run(restore)] == ["WAITING"]
+    assert len(bench.rows(Waiting)) == 1
+
+    assert [s for _, s, _ in bench.run(bench.deduct(entry, "40.00"))] == ["PROCESSED"]
+    assert [(s, c) for _, s, c in bench.retry_due()] == [("PROCESSED", None)]
+    assert bench.rows(Waiting) == []
+    lines = bench.rows(LedgerEntry)
+    assert [(line.kind, line.discrepancy) for line in lines] == [("DEDUCT", None),
+                                                                  ("RESTORE", None)]
+    assert Decimal(lines[-1].available_after) == Decimal("100000.00")
+    restores = [j for j in bench.rows(Journal) if j.message_type == "CDGI407"]
+    assert len(restores) == 1 and restores[0].status == "PROCESSED", "one row tells its story"
+    stories = [e for e in bench.rows(JournalEvent) if e.journal_id == restores[0].id]
+    assert [e.status for e in stories][:1] == ["WAITING"] and stories[-1].status == "PROCESSED"
+    receipts = [o for o in bench.rows(Outbox) if o.correlation_id == waiting[0].message_id]
+    assert len(receipts) == 1 and b"<cdgi:ReturnCode>0000<" in receipts[0].body
+    assert bench.retry_due() == [], "handled once"
+
+
+def test_a_waiting_message_is_taken_by_one_process_only(bench: Bench) -> None:
+    bench.run(bench.restore("080020261000000008", "1.00"))
+    (row,) = bench.rows(Waiting)
+    again = Delivery(row.body, row.routing_key, waiting_id=row.id, journal_id=row.journal_id,
+                     first_seen=row.first_seen - timedelta(hours=1), attempts=row.attempts)
+    first = bench.pipeline.process_batch(bench.engine, [again])
+    second = bench.pipeline.process_batch(bench.engine, [again])
+    assert [s for _, s, _ in first.outcomes] == ["FLAGGED"]
+    assert [s for _, s, _ in second.outcomes] == ["TAKEN"]
+    assert [line.discrepancy for line in bench.rows(LedgerEntry)] == ["2802"]
+
+
+def test_past_its_grace_a_restore_without_deduction_is_flagged(
+    migrated_url: str, engines: Any, token: TokenInfo
+) -> None:
+    for bench in make_bench(migrated_url, engines, token, grace_s=0):
+        outcomes = bench.run(bench.restore("080020261000000009", "3.00"))
+        assert [s for _, s, _ in outcomes] == ["FLAGGED"]
+        assert [line.discrepancy for line in bench.rows(LedgerEntry)] == ["2802"]
+        assert bench.rows(Waiting) == []
+        assert len(bench.rows(Outbox)) == 1
+        assert [j.status for j in bench.rows(Journal) if j.direction == "IN"] == ["FLAGGED"]
