@@ -1,0 +1,291 @@
+"""A journal of 1,000,000 rows: daemon throughput beside an empty journal, and `cdgi log` times.
+
+    python bench/journal.py [--rows 1000000] [--enterprises 60] [--stores postgresql,sqlite]
+
+For each store:
+1. the daemon's throughput (one process) on the business mix with an empty journal;
+2. the journal pre-filled with ``--rows`` realistic rows in bulk (PostgreSQL:
+   ``INSERT ... SELECT generate_series``; SQLite: a recursive CTE): 18 message types, seven
+   parties, IN and OUT, statuses PROCESSED / FORWARDED / SENT / PENDING / REFUSED /
+   DUPLICATE, 5,000 enterprises, creation times spread evenly over the past year, bodies of
+   about 200 bytes, one journal event per row;
+3. ``store.repo.find_journal`` timed with each filter of ``cdgi log`` (median of 5, limit 50),
+   and the ``cdgi log`` command itself run in-process (typer's runner) with the same filters;
+   a filter slower than 100 ms gets its query plan printed and the index it lacks named;
+4. the daemon's throughput again on the filled store, and the ratio (target >= 0.9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+
+from bench.common import command_line, create_database, drop_database, verdict  # noqa: E402
+from bench.daemonrun import run_mix  # noqa: E402
+from bench.mix import build  # noqa: E402
+from store.db import make_engine  # noqa: E402
+from store.repo import JournalFilter, find_journal  # noqa: E402
+from tests.support.softhsm import make_token  # noqa: E402
+
+TYPES = ["CDGI101", "CDGI103", "CDGI105", "CDGI107", "CDGI109", "CDGI111", "CDGI113",
+         "CDGI115", "CDGI201", "CDGI301", "CDGI303", "CDGI305", "CDGI307", "CDGI401",
+         "CDGI403", "CDGI405", "CDGI407", "CDGI900"]
+PARTIES = ["PORTAL", "BANK.BOC", "INS.PICC", "INS.CPIC", "INS.PAIC", "CUS.0800", "CUS.2100"]
+# 1 in 50 refused, 1 in 100 a duplicate, the rest processed, forwarded, sent or pending.
+STATUSES = (["PROCESSED"] * 30 + ["FORWARDED"] * 8 + ["SENT"] * 9 + ["REFUSED"] + ["PENDING"]
+            + ["DUPLICATE"] * 1)
+
+
+def _array(values: list[str]) -> str:
+    return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]"
+
+
+def prefill(url: str, rows: int) -> float:
+    """Bulk-insert ``rows`` journal rows (and one event each); seconds taken."""
+    engine = make_engine(url)
+    year = 365 * 86400
+    start = time.perf_counter()
+    with engine.begin() as c:
+        if url.startswith("postgresql"):
+            c.execute(text(f"""
+                INSERT INTO journal (direction, message_id, message_type, sender_id, receiver_id,
+                    correlation_id, uscc, routing_key, digest, size, raw, status, code, info,
+                    created_at, updated_at)
+                SELECT CASE WHEN g % 2 = 0 THEN 'IN' ELSE 'OUT' END,
+                       upper(md5(g::text)),
+                       ({_array(TYPES)})[1 + g % {len(TYPES)}],
+                       CASE WHEN g % 2 = 0 THEN ({_array(PARTIES)})[1 + (g / 2) % {len(PARTIES)}]
+                            ELSE 'DC' END,
+                       CASE WHEN g % 2 = 1 THEN ({_array(PARTIES)})[1 + (g / 2) % {len(PARTIES)}]
+                            ELSE 'DC' END,
+                       CASE WHEN g % 2 = 1 THEN upper(md5((g - 1)::text)) END,
+                       '9121' || lpad((g % 5000)::text, 6, '0') || 'MA0BFILL',
+                       'PORTAL', md5(g::text) || md5(g::text), 200,
+                       convert_to(repeat('<cdgi:Envelope/>', 12), 'UTF8'),
+                       ({_array(STATUSES)})[1 + (g * 7) % {len(STATUSES)}],
+                       CASE WHEN (g * 7) % {len(STATUSES)} = 47 THEN '0002' END,
+                       'prefilled',
+                       now() - make_interval(secs => ({rows} - g) * {year / rows}),
+                       now() - make_interval(secs => ({rows} - g) * {year / rows})
+                FROM generate_series(1, {rows}) AS g"""))
+            c.execute(text("""
+                INSERT INTO journal_event (journal_id, at, stage, status, detail)
+                SELECT id, created_at, 'inbound', status, '{"stages": ["prefilled"]}'
+                FROM journal"""))
+        else:
+            types = ",".join(f"'{t}'" for t in TYPES)  # noqa: F841 - kept for symmetry
+            c.execute(text(f"""
+                WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {rows})
+                INSERT INTO journal (direction, message_id, message_type, sender_id, receiver_id,
+                    correlation_id, uscc, routing_key, digest, size, raw, status, code, info,
+                    created_at, updated_at)
+                SELECT CASE WHEN n % 2 = 0 THEN 'IN' ELSE 'OUT' END,
+                       upper(hex(randomblob(16))),
+                       {_case('n % ' + str(len(TYPES)), TYPES)},
+                       CASE WHEN n % 2 = 0 THEN {_case('(n / 2) % ' + str(len(PARTIES)), PARTIES)}
+                            ELSE 'DC' END,
+                       CASE WHEN n % 2 = 1 THEN {_case('(n / 2) % ' + str(len(PARTIES)), PARTIES)}
+                            ELSE 'DC' END,
+                       NULL,
+                       '9121' || substr('000000' || (n % 5000), -6) || 'MA0BFILL',
+                       'PORTAL', lower(hex(randomblob(32))), 200,
+                       CAST(replace(hex(zeroblob(100)), '00', '<x/>') AS BLOB),
+                       {_case('(n * 7) % ' + str(len(STATUSES)), STATUSES)},
+                       CASE WHEN (n * 7) % {len(STATUSES)} = 47 THEN '0002' END,
+                       'prefilled',
+                       strftime('%Y-%m-%d %H:%M:%f000', 'now',
+                                '-' || CAST(({rows} - n) * {year / rows} AS INTEGER) || ' seconds'),
+                       strftime('%Y-%m-%d %H:%M:%f000', 'now',
+                                '-' || CAST(({rows} - n) * {year / rows} AS INTEGER) || ' seconds')
+                FROM g"""))
+            c.execute(text("""
+                INSERT INTO journal_event (journal_id, at, stage, status, detail)
+                SELECT id, created_at, 'inbound', status, '{"stages": ["prefilled"]}'
+                FROM journal"""))
+    with engine.begin() as c:
+        c.execute(text("ANALYZE"))
+    engine.dispose()
+    return time.perf_counter() - start
+
+
+def _case(expr: str, values: list[str]) -> str:
+    return "CASE " + expr + " " + " ".join(
+        f"WHEN {i} THEN '{v}'" for i, v in enumerate(values)) + " END"
+
+
+FILTERS: list[tuple[str, dict[str, object], list[str]]] = []
+
+
+def filters() -> list[tuple[str, dict[str, object], list[str]]]:
+    """(label, JournalFilter fields, cdgi log arguments)."""
+    since = datetime.now(UTC) - timedelta(hours=2)
+    week = datetime.now(UTC) - timedelta(days=7)
+    uscc = "9121001234MA0BFILL"
+    return [
+        ("--type CDGI405", {"message_type": "CDGI405"}, ["--type", "CDGI405"]),
+        ("--partner CUS.0800", {"partner": "CUS.0800"}, ["--partner", "CUS.0800"]),
+        ("--status REFUSED", {"status": "REFUSED"}, ["--status", "REFUSED"]),
+        ("--status DUPLICATE", {"status": "DUPLICATE"}, ["--status", "DUPLICATE"]),
+        ("--uscc <one enterprise>", {"uscc": uscc}, ["--uscc", uscc]),
+        ("--since 2h", {"since": since}, ["--since", "2h"]),
+        ("--direction IN", {"direction": "IN"}, ["--direction", "IN"]),
+        ("--type CDGI405 --since 7d", {"message_type": "CDGI405", "since": week},
+         ["--type", "CDGI405", "--since", "7d"]),
+        ("--partner INS.PICC --status REFUSED", {"partner": "INS.PICC", "status": "REFUSED"},
+         ["--partner", "INS.PICC", "--status", "REFUSED"]),
+        ("--uscc <one> --type CDGI405", {"uscc": uscc, "message_type": "CDGI405"},
+         ["--uscc", uscc, "--type", "CDGI405"]),
+        ("--id <a message id>", {"message_id": "C4CA4238A0B923820DCC509A6F75849B"},
+         ["--id", "C4CA4238A0B923820DCC509A6F75849B"]),
+        ("(no filter)", {}, []),
+    ]
+
+
+def time_queries(url: str) -> list[tuple[str, float, float, float, int]]:
+    """(label, find_journal ms, log command ms, whole `cdgi log` invocation ms, rows) per
+    filter, each the median of 5.
+
+    The log command is ``adapter.cli.log_cmd`` called as the CLI calls it (settings from the
+    environment, its own engine, rows printed, here to a null stream); the whole invocation
+    goes through typer's runner and includes typer building the command tree from every
+    command's annotations, which a real ``cdgi log`` pays once at start-up.
+    """
+    import contextlib
+    import io
+
+    from typer.testing import CliRunner
+
+    from adapter import cli
+
+    engine = make_engine(url, writer=False)
+    runner = CliRunner()
+    env = {"CDGI_DATABASE_URL": url}
+    old = os.environ.get("CDGI_DATABASE_URL")
+    os.environ["CDGI_DATABASE_URL"] = url
+    out = []
+    try:
+        for label, fields, argv in filters():
+            f = JournalFilter(**fields)  # type: ignore[arg-type]
+            rows = find_journal(engine, f)
+            repo_ms, cmd_ms, cli_ms = [], [], []
+            kwargs = {"message_id": None, "message_type": None, "partner": None,
+                      "status": None, "direction": None, "uscc": None, "since": None,
+                      "until": None, "limit": 50, "follow": False, "as_json": True}
+            for flag, value in zip(argv[::2], argv[1::2], strict=True):
+                key = {"--id": "message_id", "--type": "message_type"}.get(
+                    flag, flag.removeprefix("--"))
+                kwargs[key] = value
+            for _ in range(5):
+                t = time.perf_counter()
+                find_journal(engine, f)
+                repo_ms.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    cli.log_cmd(**kwargs)  # type: ignore[arg-type]
+                cmd_ms.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                result = runner.invoke(cli.app, ["log", "--json", *argv], env=env)
+                cli_ms.append((time.perf_counter() - t) * 1000)
+                if result.exit_code != 0:
+                    raise RuntimeError(f"cdgi log {argv} failed: {result.output}")
+            out.append((label, statistics.median(repo_ms), statistics.median(cmd_ms),
+                        statistics.median(cli_ms), len(rows)))
+    finally:
+        if old is None:
+            os.environ.pop("CDGI_DATABASE_URL", None)
+        else:
+            os.environ["CDGI_DATABASE_URL"] = old
+    engine.dispose()
+    return out
+
+
+def explain(url: str, fields: dict[str, object]) -> str:
+    """The query plan of the very statement ``find_journal`` runs for a filter."""
+    from sqlalchemy import event
+
+    engine = make_engine(url, writer=False)
+    seen: list[tuple[str, object]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _keep(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters))
+
+    find_journal(engine, JournalFilter(**fields))  # type: ignore[arg-type]
+    statement, parameters = next((st, pa) for st, pa in seen if "FROM journal" in st)
+    prefix = "EXPLAIN ANALYZE " if url.startswith("postgresql") else "EXPLAIN QUERY PLAN "
+    with engine.connect() as c:
+        rows = c.exec_driver_sql(prefix + statement, parameters).all()  # type: ignore[arg-type]
+    engine.dispose()
+    return "\n".join("      " + " | ".join(str(x) for x in r) for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--enterprises", type=int, default=60)
+    parser.add_argument("--stores", default="postgresql,sqlite")
+    args = parser.parse_args()
+    mix = build(args.enterprises)
+    print(mix.composition(), flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="cdgi-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        token = make_token(tmp / "card", token_label="CDGI-BENCH", key_label="bench")
+        for kind in args.stores.split(","):
+            print(f"\n[{kind}] empty journal: daemon run ...", flush=True)
+            empty = run_mix([mix], token_env=token.env, store=kind, processes=1, tmp=tmp,
+                            barrier=True)
+            print(f"  {empty.rate:.1f} msg/s, refused {empty.refused}", flush=True)
+            url, name = create_database(kind, tmp)
+            try:
+                print(f"[{kind}] pre-filling {args.rows:,} rows ...", flush=True)
+                took = prefill(url, args.rows)
+                print(f"  {took:.0f} s", flush=True)
+                queries = time_queries(url)
+                slow = [(label, fields) for (label, fields, _), q in zip(filters(), queries,
+                                                                        strict=True)
+                        if q[1] > 100]
+                plans = {label: explain(url, fields) for label, fields in slow}
+                print(f"[{kind}] filled journal: daemon run ...", flush=True)
+                full = run_mix([mix], token_env=token.env, store=kind, processes=1, tmp=tmp,
+                               url=url, barrier=True)
+                print(f"  {full.rate:.1f} msg/s, refused {full.refused}", flush=True)
+            finally:
+                drop_database(name)
+            results.append((kind, empty, full, queries, plans, took))
+
+    print("\n" + "=" * 100)
+    print(f"RESULTS  ({args.rows:,} journal rows; mix of {len(mix.messages)} messages, "
+          "one daemon process, waves published with a barrier)")
+    for kind, empty, full, queries, plans, took in results:
+        ratio = full.rate / empty.rate
+        print(f"\n[{kind}] pre-fill {args.rows:,} rows + events: {took:.0f} s")
+        print(f"  throughput empty journal   {empty.rate:8.1f} msg/s (refused {empty.refused})")
+        print(f"  throughput {args.rows:,} rows {full.rate:8.1f} msg/s (refused {full.refused})"
+              f"   ratio {ratio:.3f}   target >= 0.9   {verdict(ratio, 0.9)}")
+        print(f"  {'cdgi log filter':<38} {'find_journal':>12} {'log command':>12} "
+              f"{'whole cdgi log':>15} {'rows':>5}  target <= 100 ms (query; command)")
+        for label, repo_ms, cmd_ms, cli_ms, n in queries:
+            print(f"  {label:<38} {repo_ms:9.1f} ms {cmd_ms:9.1f} ms {cli_ms:12.1f} ms {n:5d}  "
+                  f"{verdict(100, repo_ms)}; {verdict(100, cmd_ms)}")
+        print("  (whole cdgi log = typer's runner in-process: it adds typer building the "
+              "command tree from the annotations, paid once per process)")
+        for label, plan in plans.items():
+            print(f"  plan of the slow filter {label}:\n{plan}")
+    print(f"\nreproduce: {command_line()}")
+
+
+if __name__ == "__main__":
+    main()
