@@ -37,16 +37,10 @@ from adapter.envelope import business_element, field as field_of, new_message_id
 from adapter.settings import Settings
 from adapter.sim import SimPartner, der
 from card import SoftwareSigner, sign_document
+from adapter.scenario import PARTNERS as SCENARIO_PARTNERS
 from tests.support.harness import ROOT, register
 
-PARTNERS = {
-    "PORTAL": "International Trade Single Window (simulated)",
-    "BANK.BOC": "Bank of China (simulated)",
-    "INS.PICC": "中国人民财产保险股份有限公司",
-    "INS.CPIC": "中国太平洋财产保险股份有限公司",
-    "INS.PAIC": "中国平安财产保险股份有限公司",
-    "CUS.0800": "Shenyang Customs (simulated)",
-}
+PARTNERS = SCENARIO_PARTNERS  # the lifecycle's six simulated partners
 INSURED = Decimal("5000000.00")
 
 
