@@ -7,6 +7,7 @@ and reads what the adapter sends it from its own queue bound on ``<prefix>.out``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -341,9 +342,11 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             stderr=log_file,
         )
     try:
-        time.sleep(1.0)
-        if daemon.poll() is not None:
-            console.print(f"   the daemon exited with {daemon.returncode}; see {log_path}")
+        # Partners speak only once the daemon has declared its queue: a message published
+        # before that would be routed nowhere.
+        if not _wait_running(daemon, Path(settings.state_dir) / f"{settings.prefix}-{daemon.pid}.json"):
+            console.print(f"   the daemon did not start (exit code {daemon.poll()}); "
+                          f"see {log_path}")
             return 1
         console.print(f"   pid {daemon.pid}, log in {log_path}")
         code, ids = _demo_exchange(partners, settings, console)
@@ -384,6 +387,19 @@ def run_demo(settings: Settings, *, keep_running: bool, console: Any) -> int:
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(timeout=30)
             console.print(f"   daemon stopped (exit code {code})")
+
+
+def _wait_running(daemon: subprocess.Popen[bytes], status: Path, timeout: float = 60.0) -> bool:
+    """Wait until the daemon's status file says it consumes (False if it exited first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and daemon.poll() is None:
+        try:
+            if json.loads(status.read_text(encoding="utf-8")).get("state") == "running":
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def _purge_inbound(settings: Settings) -> None:
