@@ -3,10 +3,12 @@
     size ─► hardened parse ─► sender ─► type ─► XSD ─► envelope signature ─► dedupe
          ─► handler ─► journal + state + signed outbox rows + inbox, in ONE transaction
 
-``Pipeline.process_batch`` handles a batch of deliveries in one transaction with a savepoint
-per message, so that one refusal never undoes its neighbours. Permanent errors become a
-journal row and a signed negative receipt; transient errors (store, card) propagate so that
-the caller keeps the deliveries unacked and retries the batch; nothing else is lost.
+``Pipeline.process_batch`` handles a batch of deliveries in one transaction; one refusal never
+undoes its neighbours (a handler that fails sends the batch round again with a savepoint per
+message). The card signs in a thread of its own while the next message is checked; the
+batch's rows are written once every signature is in. Permanent errors become a journal row
+and a signed negative receipt; transient errors (store, card) propagate so that the caller
+keeps the deliveries unacked and retries the batch; nothing else is lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -60,9 +63,10 @@ from adapter.handlers import Context, Outgoing, Result, load
 from adapter.observe import Metrics
 from adapter.registry import PartnerInfo, Registry, fingerprint
 from adapter.settings import Settings
-from card import Signer, sign_envelope, verify_document, verify_envelope
+from card import Signer, Unsigned, prepare_envelope, verify_document, verify_envelope
 from store.db import UnitOfWork, as_store_error, as_utc, is_conflict, utcnow
 from store.models import Waiting
+from store.recorder import Later
 from store.repo import Ref, Repo, Seen
 
 log = structlog.get_logger("cdgi.pipeline")
@@ -174,6 +178,11 @@ class Pipeline:
         self.clock = clock
         self.lease_s = lease_s
         self.handlers = load()
+        # The card signs in a thread of its own (python-pkcs11 lets go of the GIL while the
+        # card works), so that the next message is checked and handled meanwhile; the
+        # batch's rows wait for their signatures only when they are written.
+        self._card = ThreadPoolExecutor(max_workers=1, thread_name_prefix="card")
+        self._signing: list[Future[bytes]] = []
 
     # -- batches -------------------------------------------------------------------------
     def process_batch(self, engine: Any, deliveries: Sequence[Delivery]) -> BatchResult:
@@ -206,6 +215,16 @@ class Pipeline:
 
     def _batch(self, engine: Any, deliveries: Sequence[Delivery], *, careful: bool
                ) -> BatchResult:
+        try:
+            return self._batch_once(engine, deliveries, careful=careful)
+        finally:
+            # A failed batch's signatures are of no use: those not begun are not made.
+            for future in self._signing:
+                future.cancel()
+            self._signing.clear()
+
+    def _batch_once(self, engine: Any, deliveries: Sequence[Delivery], *, careful: bool
+                    ) -> BatchResult:
         refs: list[Ref] = []
         outcomes: list[tuple[str | None, str, str | None]] = []
         with UnitOfWork(engine) as uow:
@@ -595,11 +614,20 @@ class Pipeline:
             uscc=None,
         )
 
-    def _sign(self, root: etree._Element) -> etree._Element:
-        """Sign with the card, timed; failures counted (and raised as they are)."""
+    def _sign_later(self, root: etree._Element,
+                    serializer: Callable[[etree._Element], bytes]) -> Later:
+        """The signed bytes of ``root``, once the card's thread has signed them."""
+        unsigned = prepare_envelope(root, self.signer)
+        future = self._card.submit(self._card_sign, unsigned)
+        self._signing.append(future)
+        return Later(lambda: serializer(unsigned.complete(future.result())))
+
+    def _card_sign(self, unsigned: Unsigned) -> bytes:
+        """The card's signature (in the card's thread), timed; failures counted and raised
+        where the signature is needed."""
         started = time.perf_counter()
         try:
-            return sign_envelope(root, self.signer)
+            return self.signer.sign_bytes(unsigned.to_sign)
         except Exception:
             self.metrics.sign_failures.inc()
             raise
@@ -625,19 +653,21 @@ class Pipeline:
             correlation_id=correlation_id,
         )
         dialect = self._dialect(self.registry.get(out.receiver_id))
+        # What we sign must be what we promise: the envelope is checked against the schema
+        # with a stand-in for the signature, which is the card's part.
+        probe = etree.SubElement(root, _SIGNATURE)
+        try:
+            schemas.validate(root)
+        finally:
+            root.remove(probe)
         canonical = None
         if dialect is mappings.CANONICAL:
-            signed = self._sign(root)
-            schemas.validate(signed)  # what we sign must be what we promise
-            body = serialize(signed)
+            body = self._sign_later(root, serialize)
         else:
-            # The canonical form is checked, then mapped; the partner's own form is signed, so
-            # that it verifies exactly the bytes it receives.
-            probe = deepcopy(root)
-            probe.append(etree.Element(_SIGNATURE))
-            schemas.validate(probe)
+            # The partner's own form is signed, so that it verifies exactly the bytes it
+            # receives; the canonical form is kept beside it.
             canonical = serialize(root)
-            body = dialect.serialize(self._sign(dialect.from_canonical(root)))
+            body = self._sign_later(dialect.from_canonical(root), dialect.serialize)
         row = repo.add_journal(
             direction="OUT",
             message_id=message_id,
@@ -646,7 +676,7 @@ class Pipeline:
             receiver_id=out.receiver_id,
             correlation_id=correlation_id,
             uscc=out.uscc or uscc,
-            size=len(body),
+            size=Later(lambda: len(body.get())),
             raw=body,
             canonical=canonical,
             status="PENDING",

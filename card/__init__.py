@@ -11,7 +11,9 @@ from __future__ import annotations
 from card.signer import CardInfo, Pkcs11Signer, Signer, SoftwareSigner
 from card.xmldsig import (
     EXC_C14N,
+    Unsigned,
     Verified,
+    prepare_envelope,
     sign_document,
     sign_envelope,
     verify_document,
@@ -24,7 +26,9 @@ __all__ = [
     "Pkcs11Signer",
     "Signer",
     "SoftwareSigner",
+    "Unsigned",
     "Verified",
+    "prepare_envelope",
     "sign_document",
     "sign_envelope",
     "verify_document",

@@ -88,6 +88,33 @@ def sign_envelope(root: etree._Element, signer: Signer) -> etree._Element:
     directly rather than through signxml, whose general machinery cost as much as the card's
     signature itself; what it makes is checked by our verifier, by signxml's and by xmlsec1.
     """
+    unsigned = prepare_envelope(root, signer)
+    return unsigned.complete(signer.sign_bytes(unsigned.to_sign))
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """An envelope signed but for its ``SignatureValue``: the bytes the card must sign, and
+    the tree the value goes into. The card's part can run in another thread (it holds no
+    XML); ``complete`` runs in the thread that owns the tree."""
+
+    signed: etree._Element
+    to_sign: bytes
+    """The exclusive canonical form of ``SignedInfo``."""
+
+    def complete(self, value: bytes) -> etree._Element:
+        """The signed envelope, with the card's signature of ``to_sign`` in place."""
+        signature = self.signed[-1]
+        if signature.tag != _SIGNATURE or len(signature) != 2:
+            raise ValueError("this envelope was completed already")
+        element = etree.SubElement(signature, _ds("SignatureValue"))
+        element.text = base64.b64encode(value).decode()
+        signature.insert(1, element)  # between SignedInfo and KeyInfo
+        return self.signed
+
+
+def prepare_envelope(root: etree._Element, signer: Signer) -> Unsigned:
+    """A copy of the envelope with its ``ds:Signature`` but for the value (see ``Unsigned``)."""
     if root.get("Id") is not None:
         raise ValueError("an envelope carries no Id attribute")
     if root.find(_SIGNATURE) is not None:
@@ -104,10 +131,8 @@ def sign_envelope(root: etree._Element, signer: Signer) -> etree._Element:
         etree.SubElement(transforms, _ds("Transform"), Algorithm=algorithm)
     etree.SubElement(reference, _ds("DigestMethod"), Algorithm=SHA256)
     etree.SubElement(reference, _ds("DigestValue")).text = base64.b64encode(digest).decode()
-    value = signer.sign_bytes(_c14n(signed_info))
-    etree.SubElement(signature, _ds("SignatureValue")).text = base64.b64encode(value).decode()
     signature.append(_key_info(signer))
-    return signed
+    return Unsigned(signed, _c14n(signed_info))
 
 
 def _c14n(element: etree._Element) -> bytes:

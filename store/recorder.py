@@ -12,6 +12,7 @@ refusal leaves nothing of what the message had begun to write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,38 @@ def _blank(table: Any) -> dict[str, Any]:
 
 _JOURNAL_BLANK = _blank(_JOURNAL)
 _OUTBOX_BLANK = _blank(_OUTBOX)
+
+
+class Later:
+    """A value known only when the rows are written: the signed bytes of a message whose
+    signature the card is still computing. ``Recorder.flush`` asks for it (and waits)."""
+
+    __slots__ = ("_known", "_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._value: Any = None
+        self._known = False
+
+    def get(self) -> Any:
+        """The value, made once."""
+        if not self._known:
+            self._value, self._known = self._make(), True
+            self._make = _made
+        return self._value
+
+
+def _made() -> Any:
+    raise AssertionError("a Later value is made once")
+
+
+def _settle(refs: list[Ref]) -> None:
+    """Replace every ``Later`` among the rows' values by its value."""
+    for ref in refs:
+        values = ref.values
+        for key, value in values.items():
+            if type(value) is Later:
+                values[key] = value.get()
 
 
 @dataclass(eq=False)
@@ -106,14 +139,15 @@ class Recorder:
 
     def flush(self, session: Session) -> None:
         """Write every row (journal first: the others point at it), then forget them."""
+        outbox = [ref for _, ref in self.outbox]
+        _settle(self.journal)
+        _settle(outbox)
         if self.journal:
             self._insert(session, _JOURNAL, self.journal)
         if self.outbox:
-            refs = []
             for journal, ref in self.outbox:
                 ref.values["journal_id"] = _id(journal)
-                refs.append(ref)
-            self._insert(session, _OUTBOX, refs)
+            self._insert(session, _OUTBOX, outbox)
         if self.events:
             session.execute(insert(_EVENT), [{**values, "journal_id": _id(journal)}
                                              for journal, values in self.events])
