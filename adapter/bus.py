@@ -47,6 +47,8 @@ class Bus:
         self._consumer: Iterator[Any] | None = None
         self._relay_ch: Any = None
         self._relay: _Confirms | None = None
+        # Published on the relay channel, not yet answered: sequence -> (row, when).
+        self._unsettled: dict[int, tuple[Outbound, float]] = {}
         self.window = 256  # publisher confirms in flight
         self.confirm_timeout_s = 30.0
 
@@ -83,6 +85,8 @@ class Bus:
         self._consumer = None
         self._consume_ch = self._publish_ch = self._relay_ch = None
         self._relay = None
+        # Unanswered messages stay PENDING in the outbox and are published again.
+        self._unsettled = {}
         if conn is not None and conn.is_open:
             try:
                 conn.close()
@@ -202,40 +206,95 @@ class Bus:
 
     def publish_many(self, rows: Sequence[Outbound],
                      on_result: Callable[[Outbound, Published], None]) -> None:
-        """Publish signed messages with up to ``window`` confirms in flight.
+        """Publish signed messages and wait until the broker answered every one.
 
-        ``on_result`` hears about each row in order once the broker confirmed it (``SENT``),
-        returned it (``UNROUTABLE``: mandatory, no queue bound) or refused it (nack:
-        ``PENDING``, retried later). A row whose answer never came is not reported: it stays
-        PENDING in the outbox and is published again (same MessageId, same bytes).
+        ``on_result`` hears about each row once the broker confirmed it (``SENT``), returned
+        it (``UNROUTABLE``: mandatory, no queue bound) or refused it (nack: ``PENDING``,
+        retried later). A row whose answer never came is not reported: it stays PENDING in
+        the outbox and is published again (same MessageId, same bytes).
         """
+        self.send(rows, on_result)
+        self.settle(on_result, wait=True)
+
+    def send(self, rows: Sequence[Outbound],
+             on_result: Callable[[Outbound, Published], None]) -> None:
+        """Publish without waiting for the broker's answers, up to ``window`` of them in
+        flight (when the window is full, answers are waited for and reported first).
+
+        The daemon handles its next batch while the broker confirms this one; ``settle``
+        reports what was answered meanwhile."""
         if not rows:
             return
         relay = self._relay_channel()
-        for start in range(0, len(rows), self.window):
-            chunk = rows[start:start + self.window]
-            first = relay.next_seq
-            try:
-                for row in chunk:
-                    relay.expect(row.message_id)
-                    self._relay_ch.basic_publish(
-                        self.settings.exchange_out, row.receiver_id, row.body,
-                        properties=self._properties(row), mandatory=True)
-                deadline = time.monotonic() + self.confirm_timeout_s
-                while not relay.settled(first + len(chunk) - 1):
-                    if time.monotonic() > deadline:
-                        raise BrokerUnavailable(
-                            f"no publisher confirm within {self.confirm_timeout_s:g} s")
-                    assert self._conn is not None
-                    self._conn.process_data_events(time_limit=0.05)
-            except _BROKER_ERRORS as e:
+        try:
+            for row in rows:
+                while len(self._unsettled) >= self.window:
+                    self._await(on_result, until=self.window // 2)
+                self._unsettled[relay.next_seq] = (row, time.monotonic())
+                relay.expect(row.message_id)
+                self._relay_ch.basic_publish(
+                    self.settings.exchange_out, row.receiver_id, row.body,
+                    properties=self._properties(row), mandatory=True)
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
+
+    @property
+    def unsettled(self) -> int:
+        """Messages published and not yet answered by the broker."""
+        return len(self._unsettled)
+
+    def settle(self, on_result: Callable[[Outbound, Published], None], *,
+               wait: bool = False) -> None:
+        """Report the answers that came for what ``send`` published; with ``wait``, wait for
+        all of them. No answer within ``confirm_timeout_s`` is BrokerUnavailable (the
+        connection is closed; the rows are published again later)."""
+        if not self._unsettled:
+            return
+        try:
+            assert self._conn is not None
+            self._conn.process_data_events(time_limit=0)
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
+        self._report(on_result)
+        if wait:
+            self._await(on_result, until=0)
+        elif self._unsettled:
+            oldest = next(iter(self._unsettled.values()))[1]
+            if time.monotonic() - oldest > self.confirm_timeout_s:
                 self.close()
-                raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
-            finally:
-                for offset, row in enumerate(chunk):
-                    answer = relay.answer(first + offset)
-                    if answer is not None:
-                        on_result(row, answer)
+                raise BrokerUnavailable(
+                    f"no publisher confirm within {self.confirm_timeout_s:g} s")
+
+    def _await(self, on_result: Callable[[Outbound, Published], None], *, until: int) -> None:
+        """Wait until at most ``until`` messages are unanswered, reporting the answers."""
+        deadline = time.monotonic() + self.confirm_timeout_s
+        try:
+            while len(self._unsettled) > until:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise BrokerUnavailable(
+                        f"no publisher confirm within {self.confirm_timeout_s:g} s")
+                assert self._conn is not None
+                self._conn.process_data_events(time_limit=0.05)
+                self._report(on_result)
+        except _BROKER_ERRORS as e:
+            self.close()
+            raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
+
+    def _report(self, on_result: Callable[[Outbound, Published], None]) -> None:
+        """Hand over the answers that came, in publishing order (an answer that overtook an
+        earlier message's waits for it)."""
+        relay = self._relay
+        if relay is None:
+            return
+        for seq in list(self._unsettled):
+            answer = relay.answer(seq)
+            if answer is None:
+                return
+            row, _at = self._unsettled.pop(seq)
+            on_result(row, answer)
 
     def _properties(self, row: Outbound) -> pika.BasicProperties:
         return pika.BasicProperties(
@@ -386,11 +445,10 @@ class _Confirms:
                 answer = Published("SENT")
             self._answers[seq] = answer
 
-    def settled(self, seq: int) -> bool:
-        return all(s in self._answers for s in self._ids if s <= seq)
-
     def answer(self, seq: int) -> Published | None:
-        """The broker's answer for ``seq`` (forgotten once read), or None if none came."""
-        self._ids.pop(seq, None)
-        self._returned.pop(seq, None)
-        return self._answers.pop(seq, None)
+        """The broker's answer for ``seq`` (forgotten once read), or None if none came yet."""
+        answer = self._answers.pop(seq, None)
+        if answer is not None:
+            self._ids.pop(seq, None)
+            self._returned.pop(seq, None)
+        return answer

@@ -97,6 +97,7 @@ class Daemon:
             http = self._start_http()
             self._check_card()
             self._loop()
+            self._drain_confirms()
         except ConfigurationError as e:
             log.error("stopping: configuration must be fixed", error=e.message)
             self._set_state("stopped", e.message)
@@ -172,6 +173,7 @@ class Daemon:
                     self._take_over_dead_peers()
                     self._sweep(force=True)
                 batch = bus.next_batch(self._batch_limit(), wait_s=0.5)
+                self._relay([])  # the confirms that came meanwhile
                 if batch:
                     self._handle(batch)
                 self._retry_waiting()
@@ -263,10 +265,15 @@ class Daemon:
         self._relay([Outbound(row.id, row.receiver_id, row.message_id, row.message_type,
                               row.correlation_id, row.body) for row in rows if row.id])
 
-    def _relay(self, rows: list[Outbound]) -> None:
-        """Publish rows this process holds the lease of; mark each as the broker answered."""
+    def _relay(self, rows: list[Outbound], *, wait: bool = False) -> None:
+        """Publish rows this process holds the lease of, and mark those the broker answered.
+
+        Publishing does not wait for the broker's confirms: they are collected here on the
+        next call (the loop calls with no rows after each batch it takes), while the next
+        batch is handled; ``wait`` waits for all of them. A row is marked SENT only on its
+        confirm; one whose answer never comes stays PENDING and is published again."""
         app, s = self.app, self.app.settings
-        if not rows:
+        if not rows and not app.bus.unsettled:
             return
         results: list[repo.PublishResult] = []
 
@@ -286,7 +293,8 @@ class Daemon:
                 self.counts["published"] += 1
 
         try:
-            app.bus.publish_many(rows, heard)
+            app.bus.send(rows, heard)
+            app.bus.settle(heard, wait=wait)
         finally:
             try:
                 repo.record_publish(app.engine, results, retry_after_s=s.relay_interval_s)
@@ -294,6 +302,14 @@ class Daemon:
                 # Published but not marked: a later sweep re-sends the same bytes, which
                 # receivers drop as an identical duplicate. Nothing is lost.
                 log.warning("could not mark published rows; they will be re-sent", reason=e.message)
+
+    def _drain_confirms(self) -> None:
+        """Before stopping: the broker's answers for what was published (a row left without
+        one is published again by whoever runs next; receivers drop the identical copy)."""
+        try:
+            self._relay([], wait=True)
+        except TransientError as e:
+            log.warning("stopping without every publisher confirm", reason=e.message)
 
     def _retry_waiting(self) -> None:
         """Handle again the messages that came before their cause, once their time is due."""
@@ -327,6 +343,9 @@ class Daemon:
         if not force and now - self._last_sweep < self.app.settings.relay_interval_s:
             return
         self._last_sweep = now
+        # Rows published and not yet confirmed are still PENDING and ours: answered first,
+        # so that the sweep does not publish them a second time.
+        self._relay([], wait=True)
         self._publish(None)
         try:
             backlog = repo.outbox_backlog(self.app.engine)

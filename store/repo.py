@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 
 T = TypeVar("T", bound=SQLModel)
 
-from sqlalchemy import delete, event, func, or_, union, update
+from sqlalchemy import delete, event, func, insert, or_, union, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -527,53 +527,44 @@ class PublishResult:
 
 @translating
 def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after_s: float) -> None:
-    """Mark rows sent (only on the broker's ack), unroutable, or due for another attempt."""
+    """Mark rows sent (only on the broker's ack), unroutable, or due for another attempt.
+
+    A handful of statements for the whole batch (rows with the same answer are updated
+    together), whatever its size: the relay marks every message the daemon sends."""
     if not results:
         return
     now = utcnow()
-    with Session(engine, expire_on_commit=False) as session:
-        # Two queries for the whole batch rather than two per row.
-        rows = {
-            row.id: row
-            for row in session.exec(
-                select(Outbox).where(col(Outbox.id).in_([r.outbox_id for r in results]))
-            )
-        }
-        journals = {
-            j.id: j
-            for j in session.exec(
-                select(Journal).where(col(Journal.id).in_({r.journal_id for r in rows.values()}))
-            )
-        }
-        for r in results:
-            row = rows.get(r.outbox_id)
-            if row is None:
-                continue
-            row.attempts += 1
-            row.state = r.state
-            row.last_error = r.detail
-            row.claimed_by, row.lease_until = None, None
-            if r.state == "SENT":
-                row.sent_at = now
+    outbox, journal, events = Outbox.__table__, Journal.__table__, JournalEvent.__table__  # type: ignore[attr-defined]
+    answers: dict[tuple[str, str | None], list[int]] = {}
+    for r in results:
+        answers.setdefault((r.state, r.detail), []).append(r.outbox_id)
+    with engine.begin() as conn:
+        # The outbound journal row each outbox row belongs to (a re-send shares it).
+        owners = dict(conn.execute(
+            select(outbox.c.id, outbox.c.journal_id)
+            .join(journal, journal.c.id == outbox.c.journal_id)
+            .where(outbox.c.id.in_([r.outbox_id for r in results]),
+                   journal.c.direction == "OUT")).all())
+        for (state, detail), ids in answers.items():
+            values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "state": state,
+                                      "last_error": detail, "claimed_by": None,
+                                      "lease_until": None}
+            if state == "SENT":
+                values["sent_at"] = now
             else:
-                row.next_attempt_at = now + timedelta(seconds=retry_after_s)
-            session.add(row)
-            journal = journals.get(row.journal_id)
-            if journal is not None and journal.direction == "OUT":
-                if journal.status in ("PENDING", "UNROUTABLE", "SENT"):
-                    journal.status = r.state
-                    journal.updated_at = now
-                    session.add(journal)
-                session.add(
-                    JournalEvent(
-                        journal_id=journal.id,
-                        at=now,
-                        stage="publish",
-                        status=r.state,
-                        detail=r.detail,
-                    )
-                )
-        session.commit()
+                values["next_attempt_at"] = now + timedelta(seconds=retry_after_s)
+            conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(**values))
+            journals = sorted({owners[i] for i in ids if i in owners})
+            if journals:
+                conn.execute(update(journal).where(
+                    journal.c.id.in_(journals),
+                    journal.c.status.in_(("PENDING", "UNROUTABLE", "SENT")),
+                ).values(status=state, updated_at=now))
+        rows = [{"journal_id": owners[r.outbox_id], "at": now, "stage": "publish",
+                 "status": r.state, "detail": r.detail}
+                for r in results if r.outbox_id in owners]
+        if rows:
+            conn.execute(insert(events), rows)
 
 
 @translating

@@ -117,3 +117,36 @@ def test_many_messages_are_published_with_confirms_in_flight_each_answered_in_or
     assert got == [row.body for row in rows if row.receiver_id == "PORTAL"]
     ch.queue_delete(queue)
     conn.close()
+
+
+def test_publishing_without_waiting_reports_each_answer_once_when_it_is_collected(
+    bus: Bus, prefix: str, rabbitmq: str
+) -> None:
+    from adapter.pipeline import Outbound
+
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
+    ch = conn.channel()
+    queue = f"{prefix}.partner.BANK"
+    ch.queue_declare(queue, durable=True)
+    ch.queue_bind(queue, f"{prefix}.out", routing_key="BANK.BOC")
+    heard: list[tuple[int, str]] = []
+
+    def hear(row: Outbound, published) -> None:  # type: ignore[no-untyped-def]
+        heard.append((row.outbox_id, published.state))
+
+    first = [Outbound(n, "BANK.BOC" if n % 3 else "INS.NOBODY", f"A{n:04d}", "CDGI900", None,
+                      f"<a{n}/>".encode()) for n in range(40)]
+    bus.send(first, hear)
+    assert len(heard) + bus.unsettled == 40, "what is not yet answered is still tracked"
+    second = [Outbound(100 + n, "BANK.BOC", f"B{n:04d}", "CDGI900", None, b"<b/>")
+              for n in range(10)]
+    bus.send(second, hear)  # the next batch goes out before the first one's confirms are read
+    bus.settle(hear)
+    bus.settle(hear, wait=True)
+    assert bus.unsettled == 0
+    assert [n for n, _ in heard] == [r.outbox_id for r in first + second], "each once, in order"
+    assert {n for n, state in heard if state == "UNROUTABLE"} == {n for n in range(40) if n % 3 == 0}
+    bus.settle(hear, wait=True)
+    assert len(heard) == 50, "nothing is reported twice"
+    ch.queue_delete(queue)
+    conn.close()
