@@ -1,4 +1,4 @@
-"""The rows every message leaves behind, written for a whole batch with four statements.
+"""The rows every message leaves behind, written for a whole batch with a few statements.
 
 Each message handled writes a journal row, its events, outbox rows (the receipt, forwards)
 and an inbox (dedupe) row. Flushing them one by one through the ORM cost more than signing
@@ -100,17 +100,25 @@ class Recorder:
     inbox: dict[tuple[str, str], tuple[dict[str, Any], Key, Key | None]] = field(
         default_factory=dict)
     written: dict[tuple[str, str], Seen] = field(default_factory=dict)  # inbox rows flushed
+    # Rows nothing points at and the batch never reads back (an enterprise's progress).
+    appended: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
 
-    def mark(self) -> tuple[int, int, int, int]:
+    def mark(self) -> tuple[int, ...]:
         """Where the rows stand now (for ``undo``)."""
-        return len(self.journal), len(self.events), len(self.outbox), len(self.inbox)
+        return (len(self.journal), len(self.events), len(self.outbox), len(self.inbox),
+                len(self.appended))
 
-    def undo(self, mark: tuple[int, int, int, int]) -> None:
+    def undo(self, mark: tuple[int, ...]) -> None:
         """Forget every row added since ``mark``."""
-        journal, events, outbox, inbox = mark
+        journal, events, outbox, inbox, appended = mark
         del self.journal[journal:], self.events[events:], self.outbox[outbox:]
+        del self.appended[appended:]
         for key in list(self.inbox)[inbox:]:
             del self.inbox[key]
+
+    def append(self, table: Any, values: dict[str, Any]) -> None:
+        """A row for ``table`` that nothing refers to, written with the others."""
+        self.appended.append((table, values))
 
     def add_journal(self, values: dict[str, Any]) -> Ref:
         ref = Ref({**_JOURNAL_BLANK, **values})
@@ -161,7 +169,13 @@ class Recorder:
                  "receipt_outbox_id": None if receipt is None else _id(receipt)}
                 for (sender, message), (values, journal, receipt) in self.inbox.items()
             ])
+        tables: dict[Any, list[dict[str, Any]]] = {}
+        for table, values in self.appended:
+            tables.setdefault(table, []).append(values)
+        for table, rows in tables.items():
+            session.execute(insert(table), rows)
         self.journal, self.events, self.outbox, self.inbox = [], [], [], {}
+        self.appended = []
 
     @staticmethod
     def _insert(session: Session, table: Any, refs: list[Ref]) -> None:

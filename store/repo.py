@@ -45,6 +45,8 @@ from store.models import (
 )
 from store.recorder import Recorder, Ref, Seen
 
+_PROGRESS = Progress.__table__  # type: ignore[attr-defined]
+
 __all__ = ["Engine", "JournalFilter", "Ref", "Repo", "Seen"]
 
 
@@ -87,11 +89,11 @@ class Repo:
         """Write the buffered journal, event, outbox and inbox rows."""
         self.recorder.flush(self.session)
 
-    def mark(self) -> tuple[int, int, int, int]:
+    def mark(self) -> tuple[int, ...]:
         """A point to ``undo`` back to (taken with a savepoint)."""
         return self.recorder.mark()
 
-    def undo(self, mark: tuple[int, int, int, int]) -> None:
+    def undo(self, mark: tuple[int, ...]) -> None:
         """Drop the buffered rows added since ``mark`` (the savepoint was rolled back)."""
         self.recorder.undo(mark)
 
@@ -352,8 +354,9 @@ class Repo:
     def progress(self, uscc: str, subject: str, subject_no: str, status: str,
                  reason: str | None, message_id: str | None, at: datetime) -> None:
         """Record a status an enterprise's subject took."""
-        self.session.add(Progress(uscc=uscc, subject=subject, subject_no=subject_no,
-                                  status=status, reason=reason, message_id=message_id, at=at))
+        self.recorder.append(_PROGRESS, {"uscc": uscc, "subject": subject,
+                                         "subject_no": subject_no, "status": status,
+                                         "reason": reason, "message_id": message_id, "at": at})
 
     def transition(self, model: type[SQLModel], key_column: Any, key: str, expected: str,
                    new: str, at: datetime) -> bool:
