@@ -28,7 +28,7 @@ from bench.common import (
     start_daemons,
     stop_daemons,
 )
-from bench.mix import PARTIES, Mix
+from bench.mix import PARTIES, Message, Mix
 
 
 @dataclass
@@ -47,6 +47,7 @@ class RunResult:
     exit_codes: list[int | None] = field(default_factory=list)
     rss_kib: list[tuple[float, int]] = field(default_factory=list)
     barrier: bool = False
+    follow: bool = False
     broker_restarts: int = 0  # connection losses of the bench's own publisher or collector
 
     @property
@@ -65,7 +66,8 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
             tmp: Path, rate: float | None = None, url: str | None = None,
             timeout_s: float = 1200, progress: bool = False,
             on_tick: Callable[[list[int]], None] | None = None,
-            runner: list[str] | None = None, barrier: bool = False) -> RunResult:
+            runner: list[str] | None = None, barrier: bool = False,
+            follow: bool = False) -> RunResult:
     """Publish ``mixes`` (one after the other) to ``processes`` fresh daemons; time receipts.
 
     ``rate`` publishes at that many messages per second (latency); without it, as fast as the
@@ -73,6 +75,9 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
     ``on_tick`` is called about every 3 s with the daemons' pids (memory sampling).
     ``barrier`` waits for every receipt of a wave before publishing the next (for mixes whose
     waves are too small to keep competing daemons from reordering dependent messages).
+    ``follow`` publishes each enterprise's next step once the receipts of its previous one
+    came, as partners do (a partner answers what it has heard of): competing daemons can then
+    never take a message before the one it depends on, and the queue stays full.
     """
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     dbname = None
@@ -102,7 +107,10 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
                     on_tick(pids)
 
         k = 0
-        for mix in mixes:
+        if follow:
+            for mix in mixes:
+                k += _follow(mix, publisher, collector, sent_at, tick)
+        for mix in mixes if not follow else []:
             for wave in mix.waves:
                 for m in wave:
                     if rate is not None:
@@ -146,7 +154,7 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
             outbound=collector.total, rate_target=rate,
             latencies_ms=[(collector.receipts[i][0] - sent_at[i]) * 1000 for i in ids
                           if i in collector.receipts],
-            rss_kib=samples, barrier=barrier,
+            rss_kib=samples, barrier=barrier, follow=follow,
             broker_restarts=collector.restarts + publisher.restarts,
         )
     finally:
@@ -157,3 +165,41 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
         drop_database(dbname)
     result.exit_codes = codes
     return result
+
+
+def _follow(mix: Mix, publisher: Publisher, collector: Collector, sent_at: dict[str, float],
+            tick: Callable[[], None]) -> int:
+    """Publish ``mix`` enterprise by enterprise, each step once the previous step's receipts
+    came (see ``run_mix``); returns how many messages were published."""
+    steps: dict[int, dict[int, list[Message]]] = {}
+    for wave in mix.waves:
+        for m in wave:
+            steps.setdefault(m.enterprise, {}).setdefault(m.wave, []).append(m)
+    chains = {e: [group for _, group in sorted(waves.items())] for e, waves in steps.items()}
+    at: dict[int, int] = {}
+
+    def send(group: list[Message]) -> None:
+        for m in group:
+            sent_at[m.message_id] = time.perf_counter()
+            publisher.send(m.sender, m.body)
+
+    for enterprise, chain in chains.items():
+        send(chain[0])
+        at[enterprise] = 0
+    publisher.pump()
+    while at:
+        moved = False
+        for enterprise in list(at):
+            chain, i = chains[enterprise], at[enterprise]
+            if all(m.message_id in collector.receipts for m in chain[i]):
+                if i + 1 == len(chain):
+                    del at[enterprise]
+                else:
+                    send(chain[i + 1])
+                    at[enterprise] = i + 1
+                moved = True
+        publisher.pump()
+        tick()
+        if not moved:
+            time.sleep(0.005)
+    return sum(len(group) for chain in chains.values() for group in chain)

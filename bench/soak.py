@@ -7,8 +7,8 @@ generation, about 19.5 messages each) until ``--soak`` messages, publishes them 
 (at most one generation ahead of its receipts), and samples the daemon's VmRSS from
 /proc/<pid>/status every 3 s. Prints the first sample, the one after warm-up (10% of the
 run), the last, min and max, and whether the run stayed within +-10% of the warmed-up value.
-Progress is printed per generation. 100,000 messages take hours on 2 cores; ``--soak 5000``
-is a quick look.
+Progress is printed per generation. 100,000 messages take about 22 minutes on 2 cores
+(SQLite, 80 msg/s on average as the store grows); ``--soak 5000`` is a quick look.
 """
 
 from __future__ import annotations
