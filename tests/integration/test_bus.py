@@ -92,16 +92,22 @@ def test_unacked_deliveries_return_to_the_queue_when_the_connection_closes(
     bus.ack_through(again[-1].tag)
 
 
+def _partner_queue(rabbitmq: str, prefix: str, party: str):  # type: ignore[no-untyped-def]
+    """A connection, a channel and a queue bound for ``party`` on the outbound exchange."""
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
+    ch = conn.channel()
+    queue = f"{prefix}.partner.{party}"
+    ch.queue_declare(queue, durable=True)
+    ch.queue_bind(queue, f"{prefix}.out", routing_key=party)
+    return conn, ch, queue
+
+
 def test_many_messages_are_published_with_confirms_in_flight_each_answered_in_order(
     bus: Bus, prefix: str, rabbitmq: str
 ) -> None:
     from adapter.pipeline import Outbound
 
-    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
-    ch = conn.channel()
-    queue = f"{prefix}.partner.PORTAL"
-    ch.queue_declare(queue, durable=True)
-    ch.queue_bind(queue, f"{prefix}.out", routing_key="PORTAL")
+    conn, ch, queue = _partner_queue(rabbitmq, prefix, "PORTAL")
     bus.window = 64  # several windows in one call
     rows = [Outbound(n, "INS.NOBODY" if n % 50 == 7 else "PORTAL", f"M{n:04d}", "CDGI900",
                      None, f"<m{n}/>".encode()) for n in range(300)]
@@ -124,11 +130,7 @@ def test_publishing_without_waiting_reports_each_answer_once_when_it_is_collecte
 ) -> None:
     from adapter.pipeline import Outbound
 
-    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
-    ch = conn.channel()
-    queue = f"{prefix}.partner.BANK"
-    ch.queue_declare(queue, durable=True)
-    ch.queue_bind(queue, f"{prefix}.out", routing_key="BANK.BOC")
+    conn, ch, queue = _partner_queue(rabbitmq, prefix, "BANK.BOC")
     heard: list[tuple[int, str]] = []
 
     def hear(row: Outbound, published) -> None:  # type: ignore[no-untyped-def]
