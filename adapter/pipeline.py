@@ -74,6 +74,9 @@ log = structlog.get_logger("cdgi.pipeline")
 _UUID = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
 _TYPE = re.compile(r"^CDGI[0-9]{3}$")
 RECEIPT = "CDGI900"
+# The types whose handler may keep a message waiting for its cause (``Context.wait_for``: a
+# restore before its deduction, ``adapter.handlers.ledger``).
+_MAY_WAIT = frozenset({"CDGI407"})
 _SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
@@ -375,6 +378,14 @@ class Pipeline:
             raise ConflictingDuplicate(
                 f"MessageId {message_id} was seen before with different content"
             )
+        if d.waiting_id is None and spec.type in _MAY_WAIT:
+            waiting = repo.waiting_for(sender.id, message_id)
+            if waiting is not None:
+                # Another copy of a message that waits: the waiting one is handled on its next
+                # try (and answered then); handling this one too would journal it twice.
+                repo.add_event(waiting.journal_id, "dedupe", "DUPLICATE", None,
+                               "delivered again while it waits; it keeps waiting")
+                return [], "WAITING"
         trace.stages.append("new message")
 
         business = business_element(signed)
