@@ -74,9 +74,6 @@ log = structlog.get_logger("cdgi.pipeline")
 _UUID = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
 _TYPE = re.compile(r"^CDGI[0-9]{3}$")
 RECEIPT = "CDGI900"
-# The types whose handler may keep a message waiting for its cause (``Context.wait_for``: a
-# restore before its deduction, ``adapter.handlers.ledger``).
-_MAY_WAIT = frozenset({"CDGI407"})
 _SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
@@ -233,9 +230,10 @@ class Pipeline:
         with UnitOfWork(engine) as uow:
             repo = Repo(uow.session)
             # Bad bytes seen before are answered as before; one query tells which are new.
-            repo.look_ahead([_bytes_key(d) for d in deliveries if not d.replay]
-                            + [(d.routing_key, mid) for d in deliveries
-                               if (mid := _message_id_hint(d.body)) is not None])
+            hinted = [(d.routing_key, mid) for d in deliveries
+                      if (mid := _message_id_hint(d.body)) is not None]
+            repo.look_ahead([_bytes_key(d) for d in deliveries if not d.replay] + hinted,
+                            messages=hinted)
             for delivery in deliveries:
                 ids, outcome = self._process(repo, delivery, careful)
                 refs += ids
@@ -378,12 +376,13 @@ class Pipeline:
             raise ConflictingDuplicate(
                 f"MessageId {message_id} was seen before with different content"
             )
-        if d.waiting_id is None and spec.type in _MAY_WAIT:
+        if d.waiting_id is None:
             waiting = repo.waiting_for(sender.id, message_id)
             if waiting is not None:
                 # Another copy of a message that waits: the waiting one is handled on its next
-                # try (and answered then); handling this one too would journal it twice.
-                repo.add_event(waiting.journal_id, "dedupe", "DUPLICATE", None,
+                # try (and answered then), even once its cause is in; handling this one too
+                # would journal it twice.
+                repo.add_event(waiting, "dedupe", "DUPLICATE", None,
                                "delivered again while it waits; it keeps waiting")
                 return [], "WAITING"
         trace.stages.append("new message")
@@ -510,12 +509,6 @@ class Pipeline:
         """Keep a message that came before its cause; no receipt until it is handled."""
         d = trace.delivery
         assert trace.sender is not None and trace.message_id is not None
-        if d.waiting_id is None:
-            waiting = repo.waiting_for(trace.sender.id, trace.message_id)
-            if waiting is not None:  # the broker delivered a waiting message once more
-                repo.add_event(waiting.journal_id, "dedupe", "DUPLICATE", None,
-                               "delivered again while it waits; it keeps waiting")
-                return []
         now = self.clock()
         first = as_utc(d.first_seen) or now
         until = first + timedelta(seconds=self.settings.order_grace_s)

@@ -77,6 +77,10 @@ class Repo:
         self.session = session
         self.recorder = Recorder()
         self._absent: set[tuple[str, str]] = set()
+        # Of the keys ``look_ahead`` was told, those that wait (their waiting and journal ids),
+        # and those it learnt do not:
+        self._waiting: dict[tuple[str, str], tuple[int, int]] = {}
+        self._not_waiting: set[tuple[str, str]] = set()
         # Buffered rows are written before any commit of this session: none can be forgotten.
         # (SQLAlchemy calls the hook when a savepoint is released too; those are skipped.)
         event.listen(session, "before_commit", self._before_commit)
@@ -150,17 +154,27 @@ class Repo:
         ).first()
         return None if row is None else Seen(*row)
 
-    def look_ahead(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Learn with one query which of ``keys`` the inbox lacks (``inbox`` skips those)."""
-        wanted = set(keys)
-        if not wanted:
-            return
-        found = set(self.session.connection().execute(
-            select(Inbox.sender_key, Inbox.message_key).where(
-                col(Inbox.sender_key).in_({k[0] for k in wanted}),
-                col(Inbox.message_key).in_({k[1] for k in wanted}))
-        ).all())
-        self._absent |= wanted - {(sender, message) for sender, message in found}
+    def look_ahead(self, keys: Iterable[tuple[str, str]],
+                   messages: Iterable[tuple[str, str]] = ()) -> None:
+        """Learn with one query each which of ``keys`` the inbox lacks (``inbox`` skips
+        those), and which of the ``(sender, MessageId)`` pairs wait (``waiting_for``)."""
+        wanted, asked = set(keys), set(messages)
+        connection = self.session.connection()
+        if wanted:
+            found = set(connection.execute(
+                select(Inbox.sender_key, Inbox.message_key).where(
+                    col(Inbox.sender_key).in_({k[0] for k in wanted}),
+                    col(Inbox.message_key).in_({k[1] for k in wanted}))
+            ).all())
+            self._absent |= wanted - {(sender, message) for sender, message in found}
+        if asked:
+            for sender, message, waiting_id, journal_id in connection.execute(
+                select(Waiting.sender_id, Waiting.message_id, Waiting.id, Waiting.journal_id)
+                .where(col(Waiting.sender_id).in_({k[0] for k in asked}),
+                       col(Waiting.message_id).in_({k[1] for k in asked}))
+            ):
+                self._waiting[(sender, message)] = (waiting_id, journal_id)
+            self._not_waiting |= asked - self._waiting.keys()
 
     def add_inbox(self, *, sender_key: str, message_key: str, digest: str,
                   journal_id: int | Ref, receipt_outbox_id: int | Ref | None = None,
@@ -201,20 +215,41 @@ class Repo:
         self.session.execute(update(Journal).where(col(Journal.id) == journal_id)
                              .values(updated_at=utcnow(), **values))
 
-    def waiting_for(self, sender_id: str, message_id: str) -> Waiting | None:
-        """The waiting row of a message, if it waits."""
-        return self.session.exec(select(Waiting).where(
-            Waiting.sender_id == sender_id, Waiting.message_id == message_id)).first()
+    def waiting_for(self, sender_id: str, message_id: str) -> int | None:
+        """The journal row of a message that waits (parked before or in this unit), if it
+        does; from what ``look_ahead`` learnt where it can."""
+        key = (sender_id, message_id)
+        if key in self._waiting:
+            return self._waiting[key][1]
+        if key in self._not_waiting:
+            return None
+        row = self.session.connection().execute(
+            select(Waiting.id, Waiting.journal_id).where(
+                Waiting.sender_id == sender_id, Waiting.message_id == message_id)
+        ).first()
+        if row is None:
+            self._not_waiting.add(key)
+            return None
+        self._waiting[key] = (row[0], row[1])
+        return row[1]
 
     def park(self, row: Waiting) -> None:
         """Keep a message to handle again later (buffered rows are written first)."""
         self.flush()
         self.session.add(row)
         self.session.flush()
+        assert row.id is not None
+        key = (row.sender_id, row.message_id)
+        self._waiting[key] = (row.id, row.journal_id)
+        self._not_waiting.discard(key)
 
     def take_waiting(self, waiting_id: int) -> bool:
         """Take a waiting message to handle it: True if this unit of work got it first."""
         result = self.session.execute(delete(Waiting).where(col(Waiting.id) == waiting_id))
+        for key, (known, _) in list(self._waiting.items()):
+            if known == waiting_id:
+                del self._waiting[key]
+                self._not_waiting.add(key)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # -- business state ------------------------------------------------------------------

@@ -148,6 +148,28 @@ def test_a_restore_before_its_deduction_waits_and_is_applied_after_it(bench: Ben
     assert bench.retry_due() == [], "handled once"
 
 
+def test_a_copy_of_a_waiting_message_keeps_waiting_in_its_own_batch_and_after_its_cause(
+    bench: Bench,
+) -> None:
+    entry = "080020261000000010"
+    restore = bench.restore(entry, "2.00")
+    # Two copies in one batch (a partner's re-send beside the broker's delivery): one waits.
+    assert [s for _, s, _ in bench.run(restore, restore)] == ["WAITING", "WAITING"]
+    assert len(bench.rows(Waiting)) == 1
+    # The deduction comes in; a further copy still waits rather than being handled as new,
+    # so that the waiting one, handled on its next try, is the only one journaled.
+    assert [s for _, s, _ in bench.run(bench.deduct(entry, "2.00"), restore)] == [
+        "PROCESSED", "WAITING"]
+    assert [s for _, s, _ in bench.retry_due()] == ["PROCESSED"]
+    assert [s for _, s, _ in bench.run(restore)] == ["DUPLICATE"], "answered as handled"
+    restores = [j for j in bench.rows(Journal) if j.message_type == "CDGI407"]
+    assert [j.status for j in restores] == ["PROCESSED"]
+    dedupes = [e for e in bench.rows(JournalEvent)
+               if e.journal_id == restores[0].id and e.stage == "dedupe"]
+    assert len(dedupes) == 3
+    assert len([line for line in bench.rows(LedgerEntry) if line.kind == "RESTORE"]) == 1
+
+
 def test_a_waiting_message_is_taken_by_one_process_only(bench: Bench) -> None:
     bench.run(bench.restore("080020261000000008", "1.00"))
     (row,) = bench.rows(Waiting)
