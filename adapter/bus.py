@@ -171,58 +171,15 @@ class Bus:
         self._consumer = None
 
     # -- publishing ----------------------------------------------------------------------
-    def publish(
-        self,
-        *,
-        receiver_id: str,
-        body: bytes,
-        message_id: str,
-        message_type: str,
-        correlation_id: str | None,
-    ) -> Published:
-        """Publish one signed message; returns only after the broker confirmed or returned it."""
-        props = pika.BasicProperties(
-            delivery_mode=2,
-            content_type="application/xml",
-            message_id=message_id,
-            type=message_type,
-            correlation_id=correlation_id,
-            app_id=self.app_id,
-            timestamp=int(time.time()),
-        )
-        ch = self._channel()
-        try:
-            ch.basic_publish(
-                self.settings.exchange_out, receiver_id, body, properties=props, mandatory=True
-            )
-        except px.UnroutableError:
-            return Published("UNROUTABLE", f"no queue is bound for {receiver_id}")
-        except px.NackError:
-            return Published("PENDING", "the broker refused the message (nack); retrying")
-        except _BROKER_ERRORS as e:
-            self.close()
-            raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
-        return Published("SENT")
-
-    def publish_many(self, rows: Sequence[Outbound],
-                     on_result: Callable[[Outbound, Published], None]) -> None:
-        """Publish signed messages and wait until the broker answered every one.
-
-        ``on_result`` hears about each row once the broker confirmed it (``SENT``), returned
-        it (``UNROUTABLE``: mandatory, no queue bound) or refused it (nack: ``PENDING``,
-        retried later). A row whose answer never came is not reported: it stays PENDING in
-        the outbox and is published again (same MessageId, same bytes).
-        """
-        self.send(rows, on_result)
-        self.settle(on_result, wait=True)
-
     def send(self, rows: Sequence[Outbound],
              on_result: Callable[[Outbound, Published], None]) -> None:
         """Publish without waiting for the broker's answers, up to ``window`` of them in
         flight (when the window is full, answers are waited for and reported first).
 
         The daemon handles its next batch while the broker confirms this one; ``settle``
-        reports what was answered meanwhile."""
+        reports what was answered meanwhile. ``on_result`` hears about each row once, in
+        publishing order: confirmed (``SENT``), returned (``UNROUTABLE``: mandatory, no queue
+        bound) or refused (nack: ``PENDING``, retried later)."""
         if not rows:
             return
         relay = self._relay_channel()

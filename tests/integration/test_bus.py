@@ -7,7 +7,8 @@ from dataclasses import replace
 import pika
 import pytest
 
-from adapter.bus import Bus
+from adapter.bus import Bus, Published
+from adapter.pipeline import Outbound
 from adapter.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -20,6 +21,20 @@ def bus(prefix: str, rabbitmq: str):  # type: ignore[no-untyped-def]
     b.declare_topology()
     yield b
     b.close()
+
+
+def _relay(bus: Bus, rows: list[Outbound]) -> list[tuple[Outbound, Published]]:
+    """Publish ``rows`` as the daemon's relay does (``send``, then ``settle`` waiting for every
+    confirm) and return what the broker answered, in the order it was handed over."""
+    heard: list[tuple[Outbound, Published]] = []
+
+    def hear(row: Outbound, published: Published) -> None:
+        heard.append((row, published))
+
+    bus.send(rows, hear)
+    bus.settle(hear, wait=True)
+    assert bus.unsettled == 0
+    return heard
 
 
 def test_the_topology_is_declared_as_the_contract_says_and_again_without_error(
@@ -49,14 +64,17 @@ def test_the_topology_is_declared_as_the_contract_says_and_again_without_error(
 def test_a_message_no_queue_takes_is_reported_unroutable_and_a_bound_one_is_confirmed(
     bus: Bus, prefix: str, rabbitmq: str
 ) -> None:
-    kw = dict(body=b"<x/>", message_id="M", message_type="CDGI900", correlation_id=None)
-    assert bus.publish(receiver_id="INS.NOBODY", **kw).state == "UNROUTABLE"
+    nobody = Outbound(1, "INS.NOBODY", "M", "CDGI900", None, b"<x/>")
+    [(row, published)] = _relay(bus, [nobody])
+    assert row is nobody and published.state == "UNROUTABLE"
     conn = pika.BlockingConnection(pika.URLParameters(rabbitmq))
     ch = conn.channel()
     ch.queue_declare(f"{prefix}.partner.PORTAL", durable=True)
     ch.queue_bind(f"{prefix}.partner.PORTAL", f"{prefix}.out", routing_key="PORTAL")
-    assert bus.publish(receiver_id="PORTAL", **kw).state == "SENT"
-    method, props, body = ch.basic_get(f"{prefix}.partner.PORTAL", auto_ack=True)
+    portal = replace(nobody, outbox_id=2, receiver_id="PORTAL")
+    [(row, published)] = _relay(bus, [portal])
+    assert row is portal and published.state == "SENT"
+    _method, props, body = ch.basic_get(f"{prefix}.partner.PORTAL", auto_ack=True)
     assert body == b"<x/>"
     assert (props.message_id, props.type, props.app_id, props.delivery_mode) == (
         "M",
@@ -105,14 +123,11 @@ def _partner_queue(rabbitmq: str, prefix: str, party: str):  # type: ignore[no-u
 def test_many_messages_are_published_with_confirms_in_flight_each_answered_in_order(
     bus: Bus, prefix: str, rabbitmq: str
 ) -> None:
-    from adapter.pipeline import Outbound
-
     conn, ch, queue = _partner_queue(rabbitmq, prefix, "PORTAL")
-    bus.window = 64  # several windows in one call
+    bus.window = 64  # several windows in one send
     rows = [Outbound(n, "INS.NOBODY" if n % 50 == 7 else "PORTAL", f"M{n:04d}", "CDGI900",
                      None, f"<m{n}/>".encode()) for n in range(300)]
-    heard: list[tuple[int, str]] = []
-    bus.publish_many(rows, lambda row, published: heard.append((row.outbox_id, published.state)))
+    heard = [(row.outbox_id, published.state) for row, published in _relay(bus, rows)]
     assert [n for n, _ in heard] == list(range(300)), "every row answered, in order"
     unroutable = [n for n, state in heard if state == "UNROUTABLE"]
     assert unroutable == [n for n in range(300) if n % 50 == 7]
@@ -128,12 +143,10 @@ def test_many_messages_are_published_with_confirms_in_flight_each_answered_in_or
 def test_publishing_without_waiting_reports_each_answer_once_when_it_is_collected(
     bus: Bus, prefix: str, rabbitmq: str
 ) -> None:
-    from adapter.pipeline import Outbound
-
     conn, ch, queue = _partner_queue(rabbitmq, prefix, "BANK.BOC")
     heard: list[tuple[int, str]] = []
 
-    def hear(row: Outbound, published) -> None:  # type: ignore[no-untyped-def]
+    def hear(row: Outbound, published: Published) -> None:
         heard.append((row.outbox_id, published.state))
 
     first = [Outbound(n, "BANK.BOC" if n % 3 else "INS.NOBODY", f"A{n:04d}", "CDGI900", None,
