@@ -69,9 +69,12 @@ _STRONG_DIGESTS = frozenset(
 )
 _SHA1_SIGNATURE = frozenset({SignatureMethod.RSA_SHA1})
 _SHA1_DIGEST = frozenset({DigestAlgorithm.SHA1})
-_ID_ATTRIBUTES = frozenset({"Id", "ID", "id"})  # the names signxml resolves "#..." against
+# The local names signxml resolves "#..." against, in the order it tries them. (signxml's list
+# ends with "xml:id", which never matches: it compares local-name(), and the local name of
+# xml:id is "id", already in the list.)
+_ID_ATTRIBUTES = ("Id", "ID", "id")
 _ID_VALUES = etree.XPath(  # every attribute of one of those names, on the element and below
-    "descendant-or-self::*/@*[" + " or ".join(f"local-name() = '{n}'" for n in sorted(_ID_ATTRIBUTES))
+    "descendant-or-self::*/@*[" + " or ".join(f"local-name() = '{n}'" for n in _ID_ATTRIBUTES)
     + "]")
 
 
@@ -334,7 +337,6 @@ def _pick(allowed: frozenset[A], node: etree._Element | None, what: str) -> A:
 # -- the cryptography ----------------------------------------------------------------------
 _EC = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _PARSER = etree.XMLParser(resolve_entities=False)  # what signxml parses with
-_ID_LOOKUP = ("Id", "ID", "id", "xml:id")  # signxml's order of Id attribute names
 _SIGNATURE_HASHES: dict[SignatureMethod, type[hashes.HashAlgorithm]] = {
     SignatureMethod.RSA_SHA1: hashes.SHA1,
     SignatureMethod.RSA_SHA256: hashes.SHA256,
@@ -479,7 +481,7 @@ def _resolve(root: etree._Element, uri: str | None) -> etree._Element:
         return root
     if uri is None or not uri.startswith("#") or uri.startswith("#xpointer("):
         raise ValueError(f"reference URI {uri!r} is not a same-document reference")
-    for name in _ID_LOOKUP:
+    for name in _ID_ATTRIBUTES:  # in signxml's order: the first name that matches decides
         found = root.xpath(f"//*[@*[local-name() = '{name}']=$uri]", uri=uri[1:])
         if len(found) > 1:  # type: ignore[arg-type]
             raise ValueError(f"reference URI {uri} resolves to {len(found)} elements")  # type: ignore[arg-type]
