@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from store.models import Inbox, Journal, JournalEvent, Outbox
@@ -179,6 +179,18 @@ class Recorder:
 
     @staticmethod
     def _insert(session: Session, table: Any, refs: list[Ref]) -> None:
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite cannot promise RETURNING's order for many rows, so SQLAlchemy would send
+            # one INSERT a row. The batch holds the only write lock (BEGIN IMMEDIATE), so the
+            # ids SQLite would pick (one past the largest) are taken here, and the rows go
+            # in one executemany.
+            last = session.execute(select(func.max(table.c.id))).scalar() or 0
+            rows = []
+            for row_id, ref in enumerate(refs, last + 1):
+                ref.id = row_id
+                rows.append({**ref.values, "id": row_id})
+            session.execute(insert(table), rows)
+            return
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         result = session.execute(statement, [ref.values for ref in refs])
         for ref, (row_id,) in zip(refs, result.all(), strict=True):

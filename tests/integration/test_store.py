@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
+from sqlmodel import Session, select
 
 from adapter.errors import StoreUnavailable
 from store.db import UnitOfWork, utcnow
 from store.migrate import current, head, upgrade
+from store.models import Journal, Outbox
 from store.repo import PublishResult, Repo, claim_outbox, record_publish
 
 pytestmark = pytest.mark.integration
@@ -113,6 +115,35 @@ def test_rows_are_marked_sent_only_by_a_publish_result_and_unroutable_ones_are_k
     )
     again = claim_outbox(engine, "relay", limit=10, lease_s=60)
     assert [r.id for r in again] == [c], "only the nacked row is tried again"
+
+
+def test_buffered_rows_are_written_with_one_insert_a_table_under_the_ids_their_refs_get(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    inserts: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: inserts.append(statement.split("(")[0])
+                 if statement.startswith("INSERT") else None)
+    _outbox_rows(engine, 2)  # rows before: the batch's ids follow theirs
+    inserts.clear()
+    with UnitOfWork(engine) as uow:
+        repo = Repo(uow.session)
+        journals = [repo.add_journal(direction="OUT", message_id=f"J{i}", raw=b"x",
+                                     status="PENDING") for i in range(30)]
+        outbox = [repo.add_outbox(journal_id=journals[i], message_id=f"J{i}",
+                                  message_type="CDGI900", receiver_id="PORTAL", body=b"<x/>")
+                  for i in range(30)]
+        repo.flush()
+        uow.commit()
+    assert sorted(inserts) == ["INSERT INTO journal ", "INSERT INTO outbox "]
+    with Session(engine) as session:
+        by_id = {row.id: row for row in session.exec(select(Journal))}
+        boxes = {row.id: row for row in session.exec(select(Outbox))}
+    assert len(by_id) == 31 and len(boxes) == 32
+    assert [by_id[ref.id].message_id for ref in journals] == [f"J{i}" for i in range(30)]
+    assert [(boxes[ref.id].message_id, boxes[ref.id].journal_id) for ref in outbox] == [
+        (f"J{i}", journals[i].id) for i in range(30)]
 
 
 def test_an_unreachable_database_is_a_transient_store_error(engines) -> None:
