@@ -59,6 +59,9 @@ class Daemon:
         self.detail = ""
         self.counts = {"batches": 0, "messages": 0, "published": 0, "unroutable": 0}
         self._last_sweep = 0.0
+        # The broker's answers not yet marked in the store: the next batch's transaction marks
+        # them (or ``_mark_published``, when no batch comes).
+        self._heard: list[repo.PublishResult] = []
         self._last_waiting = 0.0
         self._per_message_s = 0.0  # moving average of the time a message takes in a batch
         self._last_expiry = float("-inf")
@@ -176,6 +179,8 @@ class Daemon:
                 self._relay([])  # the confirms that came meanwhile
                 if batch:
                     self._handle(batch)
+                else:
+                    self._mark_published()
                 self._retry_waiting()
                 self._sweep()
                 self._expire()
@@ -224,8 +229,10 @@ class Daemon:
         while True:
             try:
                 started = time.monotonic()
+                heard = len(self._heard)
                 with app.metrics.stage("batch"):
-                    result = app.pipeline.process_batch(app.engine, batch)
+                    result = app.pipeline.process_batch(app.engine, batch, self._heard)
+                del self._heard[:heard]
                 self._learn(time.monotonic() - started, len(batch))
                 self.checks["store"], self.checks["card"] = "up", "present"
                 break
@@ -263,22 +270,24 @@ class Daemon:
             log.warning("outbox relay paused", reason=e.message)
             return
         self._relay([Outbound(row.id, row.receiver_id, row.message_id, row.message_type,
-                              row.correlation_id, row.body) for row in rows if row.id])
+                              row.correlation_id, row.body, row.journal_id)
+                     for row in rows if row.id])
 
     def _relay(self, rows: list[Outbound], *, wait: bool = False) -> None:
-        """Publish rows this process holds the lease of, and mark those the broker answered.
+        """Publish rows this process holds the lease of, and hear what the broker answered.
 
         Publishing does not wait for the broker's confirms: they are collected here on the
         next call (the loop calls with no rows after each batch it takes), while the next
         batch is handled; ``wait`` waits for all of them. A row is marked SENT only on its
-        confirm; one whose answer never comes stays PENDING and is published again."""
-        app, s = self.app, self.app.settings
+        confirm, in the next batch's transaction (``_mark_published`` when none comes); one
+        whose answer never comes stays PENDING and is published again."""
+        app = self.app
         if not rows and not app.bus.unsettled:
             return
-        results: list[repo.PublishResult] = []
 
         def heard(row: Outbound, published: Published) -> None:
-            results.append(repo.PublishResult(row.outbox_id, published.state, published.detail))
+            self._heard.append(repo.PublishResult(row.outbox_id, published.state,
+                                                  published.detail, row.journal_id))
             app.metrics.messages_out.labels(row.message_type, row.receiver_id,
                                             published.state).inc()
             if published.state == "UNROUTABLE":
@@ -292,16 +301,22 @@ class Daemon:
             elif published.state == "SENT":
                 self.counts["published"] += 1
 
+        app.bus.send(rows, heard)
+        app.bus.settle(heard, wait=wait)
+
+    def _mark_published(self) -> None:
+        """Mark what the broker answered in a transaction of its own (no batch to do it)."""
+        if not self._heard:
+            return
         try:
-            app.bus.send(rows, heard)
-            app.bus.settle(heard, wait=wait)
-        finally:
-            try:
-                repo.record_publish(app.engine, results, retry_after_s=s.relay_interval_s)
-            except TransientError as e:
-                # Published but not marked: a later sweep re-sends the same bytes, which
-                # receivers drop as an identical duplicate. Nothing is lost.
-                log.warning("could not mark published rows; they will be re-sent", reason=e.message)
+            repo.record_publish(self.app.engine, self._heard,
+                                retry_after_s=self.app.settings.relay_interval_s)
+        except TransientError as e:
+            # Kept, and marked once the store is back. Should the process end first, a later
+            # sweep re-sends the same bytes, which receivers drop as an identical duplicate.
+            log.warning("could not mark published rows yet", reason=e.message)
+            return
+        self._heard.clear()
 
     def _drain_confirms(self) -> None:
         """Before stopping: the broker's answers for what was published (a row left without
@@ -310,6 +325,7 @@ class Daemon:
             self._relay([], wait=True)
         except TransientError as e:
             log.warning("stopping without every publisher confirm", reason=e.message)
+        self._mark_published()
 
     def _retry_waiting(self) -> None:
         """Handle again the messages that came before their cause, once their time is due."""
@@ -343,9 +359,12 @@ class Daemon:
         if not force and now - self._last_sweep < self.app.settings.relay_interval_s:
             return
         self._last_sweep = now
-        # Rows published and not yet confirmed are still PENDING and ours: answered first,
-        # so that the sweep does not publish them a second time.
+        # Rows published and not yet confirmed (or not yet marked) are still PENDING and ours:
+        # answered and marked first, so that the sweep does not publish them a second time.
         self._relay([], wait=True)
+        self._mark_published()
+        if self._heard:
+            return  # the store is away: nothing can be claimed either
         self._publish(None)
         try:
             backlog = repo.outbox_backlog(self.app.engine)

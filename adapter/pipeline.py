@@ -67,7 +67,7 @@ from card import Signer, Unsigned, prepare_envelope, verify_document, verify_env
 from store.db import UnitOfWork, as_store_error, as_utc, is_conflict, utcnow
 from store.models import Waiting
 from store.recorder import Later
-from store.repo import Ref, Repo, Seen
+from store.repo import PublishResult, Ref, Repo, Seen
 
 log = structlog.get_logger("cdgi.pipeline")
 
@@ -139,13 +139,14 @@ class Outbound:
     message_type: str
     correlation_id: str | None
     body: bytes
+    journal_id: int | None = None  # its outbound journal row
 
 
 def _outbound(ref: Ref) -> Outbound:
     v = ref.values
     assert ref.id is not None
     return Outbound(ref.id, v["receiver_id"], v["message_id"], v["message_type"],
-                    v["correlation_id"], v["body"])
+                    v["correlation_id"], v["body"], v["journal_id"])
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,12 @@ class Pipeline:
         self._signing: list[Future[bytes]] = []
 
     # -- batches -------------------------------------------------------------------------
-    def process_batch(self, engine: Any, deliveries: Sequence[Delivery]) -> BatchResult:
+    def process_batch(self, engine: Any, deliveries: Sequence[Delivery],
+                      published: Sequence[PublishResult] = ()) -> BatchResult:
         """Process ``deliveries`` in one transaction; raises TransientError to retry them all.
+
+        ``published``: the broker's answers for earlier batches' messages, marked in the same
+        transaction (a commit of their own would cost as much as the batch's).
 
         A batch first runs without savepoints: a message refused before its handler ran has
         written nothing but buffered rows, which are dropped. If a handler fails (it may have
@@ -197,7 +202,7 @@ class Pipeline:
         careful = False
         for attempt in range(1, 5):
             try:
-                return self._batch(engine, deliveries, careful=careful)
+                return self._batch(engine, deliveries, published, careful=careful)
             except _Redo:
                 self.metrics.retries.labels("savepoints").inc()
                 careful = True
@@ -213,18 +218,18 @@ class Pipeline:
                 careful = True
         raise StoreUnavailable("the batch kept meeting concurrent writers; it is retried")
 
-    def _batch(self, engine: Any, deliveries: Sequence[Delivery], *, careful: bool
-               ) -> BatchResult:
+    def _batch(self, engine: Any, deliveries: Sequence[Delivery],
+               published: Sequence[PublishResult], *, careful: bool) -> BatchResult:
         try:
-            return self._batch_once(engine, deliveries, careful=careful)
+            return self._batch_once(engine, deliveries, published, careful=careful)
         finally:
             # A failed batch's signatures are of no use: those not begun are not made.
             for future in self._signing:
                 future.cancel()
             self._signing.clear()
 
-    def _batch_once(self, engine: Any, deliveries: Sequence[Delivery], *, careful: bool
-                    ) -> BatchResult:
+    def _batch_once(self, engine: Any, deliveries: Sequence[Delivery],
+                    published: Sequence[PublishResult], *, careful: bool) -> BatchResult:
         refs: list[Ref] = []
         outcomes: list[tuple[str | None, str, str | None]] = []
         with UnitOfWork(engine) as uow:
@@ -239,6 +244,7 @@ class Pipeline:
                 refs += ids
                 outcomes.append(outcome)
             with self.metrics.stage("commit"):
+                repo.mark_published(published, self.settings.relay_interval_s)
                 repo.flush()
                 uow.commit()
         return BatchResult([_outbound(ref) for ref in refs], outcomes)

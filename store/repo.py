@@ -13,13 +13,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlmodel import SQLModel
-
-T = TypeVar("T", bound=SQLModel)
-
 from sqlalchemy import delete, event, func, insert, or_, union, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from store.db import translating, utcnow
 from store.models import (
@@ -44,6 +40,8 @@ from store.models import (
     Waiting,
 )
 from store.recorder import Recorder, Ref, Seen
+
+T = TypeVar("T", bound=SQLModel)
 
 _PROGRESS = Progress.__table__  # type: ignore[attr-defined]
 
@@ -208,6 +206,10 @@ class Repo:
                       last_error=None, sent_at=None, claimed_by=owner,
                       lease_until=now + timedelta(seconds=lease_s))
         return self.add_outbox(journal_id=journal_id, **values)
+
+    def mark_published(self, results: Sequence[PublishResult], retry_after_s: float) -> None:
+        """What the broker answered for earlier batches' messages, in this unit of work."""
+        mark_published(self.session.connection(), results, retry_after_s)
 
     # -- messages waiting for the one they depend on ---------------------------------------
     def update_journal(self, journal_id: int, **values: Any) -> None:
@@ -556,53 +558,63 @@ def release_leases_of_dead(engine: Engine, host: str, alive: Callable[[int], boo
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What the broker said about one outbox row."""
+    """What the broker said about one outbox row (and the outbound journal row it tells)."""
 
     outbox_id: int
     state: str  # SENT, UNROUTABLE, PENDING (retry later)
     detail: str | None = None
+    journal_id: int | None = None  # looked up where not known
 
 
 @translating
 def record_publish(engine: Engine, results: Sequence[PublishResult], retry_after_s: float) -> None:
-    """Mark rows sent (only on the broker's ack), unroutable, or due for another attempt.
+    """``mark_published`` in a transaction of its own (an idle relay, a sweep, a stop)."""
+    if not results:
+        return
+    with engine.begin() as conn:
+        mark_published(conn, results, retry_after_s)
 
-    A handful of statements for the whole batch (rows with the same answer are updated
-    together), whatever its size: the relay marks every message the daemon sends."""
+
+def mark_published(conn: Any, results: Sequence[PublishResult], retry_after_s: float) -> None:
+    """Mark rows sent (only on the broker's ack), unroutable, or due for another attempt,
+    with their outbound journal rows and a publish event each.
+
+    A handful of statements whatever the number of rows (rows with the same answer are
+    updated together); the daemon runs them in its next batch's transaction."""
     if not results:
         return
     now = utcnow()
     outbox, journal, events = Outbox.__table__, Journal.__table__, JournalEvent.__table__  # type: ignore[attr-defined]
+    owners = {r.outbox_id: r.journal_id for r in results if r.journal_id is not None}
+    unknown = [r.outbox_id for r in results if r.journal_id is None]
+    if unknown:  # the outbound journal row each outbox row belongs to (a re-send shares it)
+        owners.update(conn.execute(
+            select(outbox.c.id, outbox.c.journal_id)
+            .join(journal, journal.c.id == outbox.c.journal_id)
+            .where(outbox.c.id.in_(unknown), journal.c.direction == "OUT")).all())
     answers: dict[tuple[str, str | None], list[int]] = {}
     for r in results:
         answers.setdefault((r.state, r.detail), []).append(r.outbox_id)
-    with engine.begin() as conn:
-        # The outbound journal row each outbox row belongs to (a re-send shares it).
-        owners = dict(conn.execute(
-            select(outbox.c.id, outbox.c.journal_id)
-            .join(journal, journal.c.id == outbox.c.journal_id)
-            .where(outbox.c.id.in_([r.outbox_id for r in results]),
-                   journal.c.direction == "OUT")).all())
-        for (state, detail), ids in answers.items():
-            values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "state": state,
-                                      "last_error": detail, "claimed_by": None,
-                                      "lease_until": None}
-            if state == "SENT":
-                values["sent_at"] = now
-            else:
-                values["next_attempt_at"] = now + timedelta(seconds=retry_after_s)
-            conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(**values))
-            journals = sorted({owners[i] for i in ids if i in owners})
-            if journals:
-                conn.execute(update(journal).where(
-                    journal.c.id.in_(journals),
-                    journal.c.status.in_(("PENDING", "UNROUTABLE", "SENT")),
-                ).values(status=state, updated_at=now))
-        rows = [{"journal_id": owners[r.outbox_id], "at": now, "stage": "publish",
-                 "status": r.state, "detail": r.detail}
-                for r in results if r.outbox_id in owners]
-        if rows:
-            conn.execute(insert(events), rows)
+    for (state, detail), ids in answers.items():
+        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "state": state,
+                                  "last_error": detail, "claimed_by": None,
+                                  "lease_until": None}
+        if state == "SENT":
+            values["sent_at"] = now
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=retry_after_s)
+        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(**values))
+        journals = sorted({owners[i] for i in ids if i in owners})
+        if journals:
+            conn.execute(update(journal).where(
+                journal.c.id.in_(journals),
+                journal.c.status.in_(("PENDING", "UNROUTABLE", "SENT")),
+            ).values(status=state, updated_at=now))
+    rows = [{"journal_id": owners[r.outbox_id], "at": now, "stage": "publish",
+             "status": r.state, "detail": r.detail}
+            for r in results if r.outbox_id in owners]
+    if rows:
+        conn.execute(insert(events), rows)
 
 
 @translating

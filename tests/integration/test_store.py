@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from adapter.errors import StoreUnavailable
 from store.db import UnitOfWork, utcnow
 from store.migrate import current, head, upgrade
-from store.models import Journal, Outbox
+from store.models import Journal, JournalEvent, Outbox
 from store.repo import PublishResult, Repo, claim_outbox, record_publish
 
 pytestmark = pytest.mark.integration
@@ -144,6 +144,30 @@ def test_buffered_rows_are_written_with_one_insert_a_table_under_the_ids_their_r
     assert [by_id[ref.id].message_id for ref in journals] == [f"J{i}" for i in range(30)]
     assert [(boxes[ref.id].message_id, boxes[ref.id].journal_id) for ref in outbox] == [
         (f"J{i}", journals[i].id) for i in range(30)]
+
+
+def test_publish_answers_marked_in_a_unit_of_work_are_undone_with_it(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    a, b = _outbox_rows(engine, 2)
+    with Session(engine) as session:
+        journal_id = session.get(Outbox, a).journal_id  # type: ignore[union-attr]
+    answers = [PublishResult(a, "SENT", journal_id=journal_id),
+               PublishResult(b, "UNROUTABLE", "no queue", journal_id=journal_id)]
+    with UnitOfWork(engine) as uow:  # not committed: the batch it rode with failed
+        Repo(uow.session).mark_published(answers, retry_after_s=0)
+    with Session(engine) as session:
+        assert {row.state for row in session.exec(select(Outbox))} == {"PENDING"}
+    with UnitOfWork(engine) as uow:
+        Repo(uow.session).mark_published(answers, retry_after_s=0)
+        uow.commit()
+    with Session(engine) as session:
+        assert {row.id: row.state for row in session.exec(select(Outbox))} == {
+            a: "SENT", b: "UNROUTABLE"}
+        assert session.get(Journal, journal_id).status == "UNROUTABLE"  # type: ignore[union-attr]
+        events = session.exec(select(JournalEvent).where(JournalEvent.stage == "publish")).all()
+        assert sorted(e.status for e in events) == ["SENT", "UNROUTABLE"]
 
 
 def test_an_unreachable_database_is_a_transient_store_error(engines) -> None:
