@@ -49,7 +49,11 @@ def make_engine(url: str, *, writer: bool = True, echo: bool = False) -> Engine:
             )
             _sqlite_pragmas(engine, immediate=writer)
         else:
-            engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5)
+            # Many rows go in as the driver's executemany (psycopg pipelines it: one round
+            # trip, one statement parsed once), not as one INSERT with a VALUES list a row,
+            # whose text psycopg parses afresh each batch: every size of it is a new query.
+            engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5,
+                                   use_insertmanyvalues=False)
     except (ImportError, ValueError, SQLAlchemyError) as e:
         raise ConfigurationError(
             f"cannot use the database URL (CDGI_DATABASE_URL): {e}; "

@@ -179,22 +179,26 @@ class Recorder:
 
     @staticmethod
     def _insert(session: Session, table: Any, refs: list[Ref]) -> None:
-        if session.get_bind().dialect.name == "sqlite":
-            # SQLite cannot promise RETURNING's order for many rows, so SQLAlchemy would send
-            # one INSERT a row. The batch holds the only write lock (BEGIN IMMEDIATE), so the
-            # ids SQLite would pick (one past the largest) are taken here, and the rows go
-            # in one executemany.
-            last = session.execute(select(func.max(table.c.id))).scalar() or 0
-            rows = []
-            for row_id, ref in enumerate(refs, last + 1):
-                ref.id = row_id
-                rows.append({**ref.values, "id": row_id})
-            session.execute(insert(table), rows)
-            return
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        result = session.execute(statement, [ref.values for ref in refs])
-        for ref, (row_id,) in zip(refs, result.all(), strict=True):
+        """The rows in one executemany, under ids taken first (``_new_ids``): RETURNING
+        many ids in the rows' order would cost an INSERT a row (SQLite cannot promise the
+        order) or one long INSERT whose text the driver parses each time (PostgreSQL)."""
+        rows = []
+        for row_id, ref in zip(_new_ids(session, table, len(refs)), refs, strict=True):
             ref.id = row_id
+            rows.append({**ref.values, "id": row_id})
+        session.execute(insert(table), rows)
+
+
+def _new_ids(session: Session, table: Any, count: int) -> list[int]:
+    """``count`` unused ids of ``table``: from its sequence (PostgreSQL), or past its largest
+    (SQLite, whose own choice that is: the batch holds the only write lock, BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        return list(session.execute(
+            select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+        ).scalars())
+    last = session.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(last + 1, last + 1 + count))
 
 
 def _id(key: Key) -> int:
