@@ -55,6 +55,7 @@ def test_a_plain_envelope_parses_and_its_head_reads_back() -> None:
             "DTD",
         ),
         (b"<a><?php evil()?></a>", "processing instructions"),
+        (b"<a><b/><c><d>x<?php evil()?></d></c></a>", "processing instructions"),
         (b"<?pi x?><a/>", "processing instructions"),
         (
             b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></a>',
@@ -76,6 +77,8 @@ def test_too_many_bytes_and_too_deep_nesting_are_refused_with_0004() -> None:
         parse(b"<a>" * 9 + b"</a>" * 9, **LIMITS)
     assert big.value.code == deep.value.code == "0004"
     parse(b"<a>" * 8 + b"</a>" * 8, **LIMITS)  # the limit itself is fine
+    with pytest.raises(TooLarge):  # too deep in a later branch, beside a shallow one
+        parse(b"<a><b/>" + b"<c>" * 8 + b"</c>" * 8 + b"</a>", **LIMITS)
 
 
 def test_the_digest_ignores_signatures_and_serialisation_but_not_content() -> None:
