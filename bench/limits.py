@@ -57,8 +57,9 @@ from adapter.settings import Settings  # noqa: E402
 from bench.common import AMQP, command_line, create_database, drop_database  # noqa: E402
 from bench.mix import Message, Mix  # noqa: E402
 from card import Pkcs11Signer, sign_envelope, verify_document, verify_envelope  # noqa: E402
-from store.db import make_engine, utcnow  # noqa: E402
-from store.models import Inbox, Journal, JournalEvent, Outbox  # noqa: E402
+from store.db import UnitOfWork, make_engine, utcnow  # noqa: E402
+from store.models import Journal  # noqa: E402
+from store.repo import Repo  # noqa: E402
 
 BATCH = 50
 
@@ -203,52 +204,38 @@ def consume_cost(bodies: list[bytes]) -> float:
 
 
 def store_cost(url: str, sample: list[Message]) -> float:
-    """Seconds per message for the rows it leaves, 50 messages per transaction."""
+    """Seconds per message for the rows it leaves, 50 messages per transaction, written the
+    way the daemon writes them (``store.recorder``): its inbound journal row, event and
+    inbox row, and per outbound message a journal row, an event and an outbox row."""
     engine = make_engine(url)
-    now = utcnow()
-    jt, et, ot, it = (Journal.__table__, JournalEvent.__table__, Outbox.__table__,
-                      Inbox.__table__)
     out_body = b"<x/>" * 700  # a signed outbound envelope is about 2.8 kB
     msgs = sample * max(1, 1000 // len(sample))
     start = time.perf_counter()
     for b in range(0, len(msgs), BATCH):
-        chunk = msgs[b:b + BATCH]
-        with engine.begin() as c:
-            # Every journal row of the batch in one statement (ids returned in order), then
-            # events, outbox and inbox rows likewise: the fewest round trips the rows allow.
-            rows = []
-            for m in chunk:
-                rows.append(dict(direction="IN", message_id=m.message_id,
-                                 message_type=m.message_type, sender_id=m.sender,
-                                 receiver_id="DC", correlation_id=None, digest="0" * 64,
-                                 size=len(m.body), raw=m.body, status="PROCESSED",
-                                 created_at=now, updated_at=now))
-                rows += [dict(direction="OUT", message_id=new_message_id(),
-                              message_type="CDGI900", sender_id="DC", receiver_id=m.sender,
-                              correlation_id=m.message_id, digest=None, size=len(out_body),
-                              raw=out_body, status="PENDING", created_at=now, updated_at=now)
-                         for _ in range(m.outputs)]
-            ids = [r[0] for r in c.execute(
-                insert(jt).returning(jt.c.id, sort_by_parameter_order=True), rows)]
-            events, outbox, inbox = [], [], []
-            k = 0
-            for n, m in enumerate(chunk):
-                jin = ids[k]
-                events.append(dict(journal_id=jin, at=now, stage="inbound", status="PROCESSED",
-                                   detail='{"stages": ["parsed", "schema valid"]}'))
-                inbox.append(dict(sender_key=m.sender, message_key=f"{b + n}-{m.message_id}",
-                                  digest="0" * 64, journal_id=jin, received_at=now))
-                for jout in ids[k + 1:k + 1 + m.outputs]:
-                    events.append(dict(journal_id=jout, at=now, stage="outbound",
-                                       status="PENDING", detail="signed; queued"))
-                    outbox.append(dict(journal_id=jout, message_id=new_message_id(),
-                                       message_type="CDGI900", receiver_id=m.sender,
-                                       body=out_body, state="PENDING", created_at=now,
-                                       next_attempt_at=now))
-                k += 1 + m.outputs
-            c.execute(insert(et), events)
-            c.execute(insert(ot), outbox)
-            c.execute(insert(it), inbox)
+        with UnitOfWork(engine) as uow:
+            repo = Repo(uow.session)
+            for n, m in enumerate(msgs[b:b + BATCH]):
+                jin = repo.add_journal(direction="IN", message_id=m.message_id,
+                                       message_type=m.message_type, sender_id=m.sender,
+                                       receiver_id="DC", digest="0" * 64, size=len(m.body),
+                                       raw=m.body, status="PROCESSED")
+                repo.add_event(jin, "inbound", "PROCESSED",
+                               detail='{"stages": ["parsed", "schema valid"]}')
+                receipt = None
+                for _ in range(m.outputs):
+                    out_id = new_message_id()
+                    jout = repo.add_journal(direction="OUT", message_id=out_id,
+                                            message_type="CDGI900", sender_id="DC",
+                                            receiver_id=m.sender, correlation_id=m.message_id,
+                                            size=len(out_body), raw=out_body, status="PENDING")
+                    repo.add_event(jout, "outbound", "PENDING", detail="signed; queued")
+                    receipt = repo.add_outbox(journal_id=jout, message_id=out_id,
+                                              message_type="CDGI900", receiver_id=m.sender,
+                                              body=out_body)
+                repo.add_inbox(sender_key=m.sender, message_key=f"{b + n}-{m.message_id}",
+                               digest="0" * 64, journal_id=jin, receipt_outbox_id=receipt)
+            repo.flush()
+            uow.commit()
     elapsed = time.perf_counter() - start
     engine.dispose()
     return elapsed / len(msgs)
