@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -153,22 +153,23 @@ def _ds(name: str) -> str:
 
 
 def _key_info(signer: Signer) -> etree._Element:
-    """``KeyName`` and the certificate, as signxml writes them (kept per certificate)."""
+    """``KeyName`` and the certificate, as signxml writes them (kept per certificate object:
+    a signer keeps its certificate, and a fingerprint a message cost more than the copy)."""
     cert = signer.certificate
-    key = (signer.key_name, cert.fingerprint(hashes.SHA256()))
+    key = (signer.key_name, id(cert))
     cached = _KEY_INFO.get(key)
-    if cached is None:
-        cached = etree.Element(_ds("KeyInfo"), nsmap={"ds": DS})
-        etree.SubElement(cached, _ds("KeyName")).text = signer.key_name
-        data = etree.SubElement(cached, _ds("X509Data"))
+    if cached is None or cached[0] is not cert:
+        element = etree.Element(_ds("KeyInfo"), nsmap={"ds": DS})
+        etree.SubElement(element, _ds("KeyName")).text = signer.key_name
+        data = etree.SubElement(element, _ds("X509Data"))
         der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         etree.SubElement(data, _ds("X509Certificate")).text = "".join(
             der[i:i + 64] + "\n" for i in range(0, len(der), 64))
-        _KEY_INFO[key] = cached
-    return copy.deepcopy(cached)
+        cached = _KEY_INFO[key] = (cert, element)  # the certificate kept: its id stays its own
+    return copy.deepcopy(cached[1])
 
 
-_KEY_INFO: dict[tuple[str, bytes], etree._Element] = {}
+_KEY_INFO: dict[tuple[str, int], tuple[Any, etree._Element]] = {}
 
 
 def sign_document(element: etree._Element, signer: Signer) -> etree._Element:
@@ -445,7 +446,8 @@ class _SignedInfo:
             if enveloped is None:
                 raise ValueError("the signature is not where it was")
             _remove_keeping_tail(enveloped)
-            transform = reference.find(f"{{{DS}}}Transforms/{{{DS}}}Transform[@Algorithm='{EXC_C14N}']")
+            transform = reference.find(
+                f"{{{DS}}}Transforms/{{{DS}}}Transform[@Algorithm='{EXC_C14N}']")
             if transform is None:
                 raise ValueError("the reference has no exclusive C14N transform")
             if payload.getparent() is not None:
