@@ -114,8 +114,11 @@ def prefill(url: str, rows: int) -> float:
                 INSERT INTO journal_event (journal_id, at, stage, status, detail)
                 SELECT id, created_at, 'inbound', status, '{"stages": ["prefilled"]}'
                 FROM journal"""))
-    with engine.begin() as c:
-        c.execute(text("ANALYZE"))
+    # A store that grew to a million rows over a year was vacuumed by autovacuum long ago;
+    # a bulk load's first vacuum (visibility map, hint bits) is done here rather than left
+    # to run under the measured daemon.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("VACUUM ANALYZE" if url.startswith("postgresql") else "ANALYZE"))
     engine.dispose()
     return time.perf_counter() - start
 
