@@ -563,7 +563,7 @@ class PublishResult:
     outbox_id: int
     state: str  # SENT, UNROUTABLE, PENDING (retry later)
     detail: str | None = None
-    journal_id: int | None = None  # looked up where not known
+    journal_id: int | None = None  # the outbound journal row (a re-send shares it)
 
 
 @translating
@@ -586,12 +586,6 @@ def mark_published(conn: Any, results: Sequence[PublishResult], retry_after_s: f
     now = utcnow()
     outbox, journal, events = Outbox.__table__, Journal.__table__, JournalEvent.__table__  # type: ignore[attr-defined]
     owners = {r.outbox_id: r.journal_id for r in results if r.journal_id is not None}
-    unknown = [r.outbox_id for r in results if r.journal_id is None]
-    if unknown:  # the outbound journal row each outbox row belongs to (a re-send shares it)
-        owners.update(conn.execute(
-            select(outbox.c.id, outbox.c.journal_id)
-            .join(journal, journal.c.id == outbox.c.journal_id)
-            .where(outbox.c.id.in_(unknown), journal.c.direction == "OUT")).all())
     answers: dict[tuple[str, str | None], list[int]] = {}
     for r in results:
         answers.setdefault((r.state, r.detail), []).append(r.outbox_id)

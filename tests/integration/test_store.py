@@ -68,7 +68,6 @@ def test_a_unit_of_work_rolls_back_unless_committed(migrated_url: str, engines) 
 
 
 def _outbox_rows(engine, n: int) -> list[int]:  # type: ignore[no-untyped-def]
-    ids = []
     with UnitOfWork(engine) as uow:
         repo = Repo(uow.session)
         row = repo.add_journal(direction="OUT", raw=b"x", status="PENDING")
@@ -103,13 +102,14 @@ def test_rows_are_marked_sent_only_by_a_publish_result_and_unroutable_ones_are_k
 ) -> None:
     engine = engines(migrated_url)
     a, b, c = _outbox_rows(engine, 3)
-    claim_outbox(engine, "relay", limit=10, lease_s=60)
+    journal = {row.id: row.journal_id for row in claim_outbox(engine, "relay", limit=10,
+                                                              lease_s=60)}
     record_publish(
         engine,
         [
-            PublishResult(a, "SENT"),
-            PublishResult(b, "UNROUTABLE", "no queue"),
-            PublishResult(c, "PENDING", "nack"),
+            PublishResult(a, "SENT", journal_id=journal[a]),
+            PublishResult(b, "UNROUTABLE", "no queue", journal_id=journal[b]),
+            PublishResult(c, "PENDING", "nack", journal_id=journal[c]),
         ],
         retry_after_s=0,
     )
