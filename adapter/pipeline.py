@@ -59,7 +59,7 @@ from adapter.errors import (
     TransientError,
     UnknownMessageType,
 )
-from adapter.handlers import Context, Outgoing, Result, load
+from adapter.handlers import READS, Context, Outgoing, Result, load
 from adapter.observe import Metrics
 from adapter.registry import PartnerInfo, Registry, fingerprint
 from adapter.settings import Settings
@@ -239,13 +239,22 @@ class Pipeline:
                       if (mid := _message_id_hint(d.body)) is not None]
             repo.look_ahead([_bytes_key(d) for d in deliveries if not d.replay] + hinted,
                             messages=hinted)
+            _read_ahead(repo, deliveries)
             for delivery in deliveries:
                 ids, outcome = self._process(repo, delivery, careful)
                 refs += ids
                 outcomes.append(outcome)
             with self.metrics.stage("commit"):
                 repo.mark_published(published, self.settings.relay_interval_s)
-                repo.flush()
+                try:
+                    repo.flush()
+                except Exception as e:
+                    # Handlers' rows are written here, unless a savepoint (careful) or a later
+                    # query wrote them: a row refused by the database is a handler's failure,
+                    # which the batch with savepoints pins on its message.
+                    if careful or is_conflict(e) or as_store_error(e) is not None:
+                        raise
+                    raise _Redo from e
                 uow.commit()
         return BatchResult([_outbound(ref) for ref in refs], outcomes)
 
@@ -720,6 +729,32 @@ def _message_id_hint(body: bytes) -> str | None:
     then skips the query of a key it knows is absent; the message itself is read properly."""
     found = _MESSAGE_ID_HINT.search(body, 0, 4096)
     return found.group(1).decode() if found else None
+
+
+_MESSAGE_TYPE_HINT = re.compile(rb"MessageType>\s*(CDGI\d{3})\s*<")
+
+
+@functools.lru_cache(maxsize=64)
+def _element_hint(name: str) -> re.Pattern[bytes]:
+    return re.compile(rb"<(?:[\w.-]+:)?" + name.encode() + rb">\s*([^<\s]{1,64})\s*</")
+
+
+def _read_ahead(repo: Repo, deliveries: Sequence[Delivery]) -> None:
+    """Have ``repo`` load what the batch's handlers will look up (``handlers.Reads``), by the
+    keys the bytes seem to carry: hints, as the MessageId's are (a wrong one costs a row
+    read, a missed one the handler's own query)."""
+    rows: dict[Any, set[str]] = {}
+    lists: dict[Any, set[str]] = {}
+    for d in deliveries:
+        found = _MESSAGE_TYPE_HINT.search(d.body, 0, 4096)
+        reads = READS.get(found.group(1).decode()) if found else None
+        if reads is None:
+            continue
+        for wanted, declared in ((rows, reads.rows), (lists, reads.lists)):
+            for name, key in declared.items():
+                wanted.setdefault(key, set()).update(
+                    k.decode(errors="replace") for k in _element_hint(name).findall(d.body))
+    repo.read_ahead(rows, lists)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,13 +7,13 @@ short transactions (the outbox relay, the partner registry, the operator queries
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, event, func, insert, or_, union, update
+from sqlalchemy import delete, event, func, insert, inspect, or_, union, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
@@ -68,7 +68,11 @@ class Repo:
 
     Journal, event, outbox and inbox rows are buffered in a ``Recorder`` and written by
     ``flush``, which runs by itself before the session commits (call it earlier to learn the
-    rows' ids); business state goes through the ORM session.
+    rows' ids); business state goes through the ORM session, and ``add`` leaves its rows to
+    that same flush (or to the next query that needs them: the session's autoflush).
+
+    ``read_ahead`` loads and locks, one query per table, the rows a batch's handlers will ask
+    for by key; ``get`` then answers those keys from the session without a query of its own.
     """
 
     def __init__(self, session: Session) -> None:
@@ -79,6 +83,15 @@ class Repo:
         # and those it learnt do not:
         self._waiting: dict[tuple[str, str], tuple[int, int]] = {}
         self._not_waiting: set[tuple[str, str]] = set()
+        # What ``read_ahead`` loaded: the keys it asked for (found or not), per model and key
+        # column (None: the primary key), and the lists it read whole. Every row read or added
+        # is kept here too, per model, for the session's identity map holds rows weakly (a
+        # lookup must not take a row the session let go for one never written).
+        self._held: dict[tuple[type[SQLModel], str | None], set[Any]] = {}
+        self._lists: dict[tuple[type[SQLModel], str, Any], list[Any]] = {}
+        self._list_columns: dict[type[SQLModel], set[str]] = {}
+        self._kept: dict[type[SQLModel], dict[int, Any]] = {}
+        event.listen(session, "after_soft_rollback", self._after_rollback)
         # Buffered rows are written before any commit of this session: none can be forgotten.
         # (SQLAlchemy calls the hook when a savepoint is released too; those are skipped.)
         event.listen(session, "before_commit", self._before_commit)
@@ -87,8 +100,13 @@ class Repo:
         if not session.in_nested_transaction():
             self.flush()
 
+    def _after_rollback(self, session: Session, previous: Any) -> None:
+        self._lists.clear()  # a list may hold rows the savepoint took back
+
     def flush(self) -> None:
-        """Write the buffered journal, event, outbox and inbox rows."""
+        """Write the business rows added so far, then the buffered journal, event, outbox and
+        inbox rows."""
+        self.session.flush()
         self.recorder.flush(self.session)
 
     def mark(self) -> tuple[int, ...]:
@@ -258,36 +276,53 @@ class Repo:
 
     def save_enterprise(self, uscc: str, name: str, customs_code: str) -> Enterprise:
         """Create or update an enterprise."""
-        row = self.session.get(Enterprise, uscc) or Enterprise(
+        row = self.get(Enterprise, uscc, lock=False) or Enterprise(
             uscc=uscc, name=name, customs_code=customs_code, updated_at=utcnow()
         )
         row.name, row.customs_code, row.updated_at = name, customs_code, utcnow()
         self.session.add(row)
         self.session.flush()
+        self._keep((row,))
         return row
 
     def card(self, card_no: str) -> BoundCard | None:
-        """A bound card by number."""
-        return self.session.get(BoundCard, card_no, with_for_update=True)
+        """A bound card by number, locked (as ``get``)."""
+        return self.get(BoundCard, card_no)
 
     def save_card(self, card: BoundCard, seals: Iterable[Seal]) -> None:
         """Create or replace a card binding and the seals made for its holder."""
-        self.session.merge(card)
+        # The cards of an enterprise read ahead are read again (a card may change hands).
+        self._lists = {k: v for k, v in self._lists.items() if k[0] is not BoundCard}
+        self._put(card, card.card_no)
         self.session.flush()
-        for old in self.session.exec(select(Seal).where(Seal.card_no == card.card_no)):
+        for old in self._many(Seal, "card_no", card.card_no, lambda: self.session.exec(
+                select(Seal).where(Seal.card_no == card.card_no)).all()):
             self.session.delete(old)
+        self._lists.pop((Seal, "card_no", card.card_no), None)
         self.session.flush()
         for seal in seals:
-            self.session.merge(seal)
+            self._put(seal, seal.seal_id)
+
+    def _put(self, row: T, key: Any) -> None:
+        """Insert ``row``, or copy it onto the row stored under ``key`` (a merge that knows,
+        from what was read ahead, whether the row exists)."""
+        stored = self.get(type(row), key, lock=False)
+        if stored is None:
+            self.add(row)
+            return
+        for name in type(row).model_fields:
+            setattr(stored, name, getattr(row, name))
+        self.add(stored)
 
     def cards_of(self, uscc: str) -> Sequence[BoundCard]:
         """Every card bound to an enterprise."""
-        return self.session.exec(select(BoundCard).where(BoundCard.uscc == uscc)).all()
+        return self._many(BoundCard, "uscc", uscc, lambda: self.session.exec(
+            select(BoundCard).where(BoundCard.uscc == uscc)).all())
 
 
     def credit(self, uscc: str) -> Credit | None:
-        """The credit rating on file."""
-        return self.session.get(Credit, uscc, with_for_update=True)
+        """The credit rating on file, locked (as ``get``)."""
+        return self.get(Credit, uscc)
 
     def save_credit(
         self,
@@ -300,7 +335,7 @@ class Repo:
         message_id: str,
     ) -> Credit:
         """Create or replace the credit rating of an enterprise."""
-        row = self.session.get(Credit, uscc) or Credit(
+        row = self.get(Credit, uscc, lock=False) or Credit(
             uscc=uscc,
             customs_code=customs_code,
             rating=rating,
@@ -312,20 +347,96 @@ class Repo:
         row.records = json.dumps(records, ensure_ascii=False)
         row.message_id, row.updated_at = message_id, utcnow()
         self.session.add(row)
+        self._keep((row,))
         return row
 
 
     # -- generic -------------------------------------------------------------------------
-    def get(self, model: type[T], key: Any) -> T | None:
+    def get(self, model: type[T], key: Any, *, lock: bool = True) -> T | None:
         """A row by primary key, locked until the unit of work ends (PostgreSQL; SQLite has
         one writer at a time anyway): a process that decides on the row's state is the only
-        one doing so, and another waits to see what it decided."""
-        return self.session.get(model, key, with_for_update=True)
+        one doing so, and another waits to see what it decided. ``lock=False`` for a row
+        only written (an upsert), whose unique key settles any race."""
+        return self._one(model, None, key, lambda: self.session.get(
+            model, key, with_for_update=True if lock else None))
+
+    def read_ahead(self, rows: Mapping[tuple[type[SQLModel], str | None], Iterable[Any]],
+                   lists: Mapping[tuple[type[SQLModel], str], Iterable[Any]] | None = None
+                   ) -> None:
+        """Load what a batch's handlers will look up, one query per table and key column:
+        ``rows`` by a unique key (``(Quota, None)``: by primary key; ``(Policy, "policy_no")``),
+        locked as ``get`` locks them, in key order (every process takes them in that order, so
+        two never wait for each other); ``lists`` whole (``(LedgerEntry,
+        "guarantee_record_no")``: a guarantee's lines).
+
+        The keys are hints (read off the bytes before any check): a key not looked up later
+        costs a row read, a key missed costs the query the lookup would have made anyway.
+        """
+        for (model, column), wanted in rows.items():
+            held = self._held.setdefault((model, column), set())
+            new = sorted({k for k in wanted if k} - held)
+            if not new:
+                continue
+            (key,) = inspect(model).primary_key
+            by = getattr(model, column) if column else key
+            self._keep(self.session.execute(
+                select(model).where(by.in_(new)).order_by(key).with_for_update()).scalars())
+            held.update(new)
+        for (model, column), wanted in (lists or {}).items():
+            new = sorted({k for k in wanted if k and (model, column, k) not in self._lists})
+            if not new:
+                continue
+            (key,) = inspect(model).primary_key
+            found: dict[Any, list[Any]] = {k: [] for k in new}
+            for row in self.session.execute(
+                    select(model).where(getattr(model, column).in_(new)).order_by(key)).scalars():
+                found[getattr(row, column)].append(row)
+                self._keep((row,))
+            self._lists.update({(model, column, k): found[k] for k in new})
+            self._list_columns.setdefault(model, set()).add(column)
+
+    def _keep(self, rows: Iterable[T]) -> list[T]:
+        kept = list(rows)
+        for row in kept:
+            self._kept.setdefault(type(row), {})[id(row)] = row
+        return kept
+
+    def _one(self, model: type[T], column: str | None, value: Any,
+             query: Callable[[], T | None]) -> T | None:
+        """The row whose ``column`` is ``value``: as this unit of work sees it if it was read
+        ahead (changed, added or deleted by an earlier message of the batch, or taken back
+        with a savepoint), else by ``query``."""
+        if value not in self._held.get((model, column), ()):
+            found = query()
+            return self._keep((found,))[0] if found is not None else None
+        if column is None:  # by primary key: the session's identity map, else a row added
+            found = self.session.identity_map.get(self.session.identity_key(model, value))
+            if found is not None:
+                return found if found in self.session else None  # type: ignore[no-any-return]
+            mapper = inspect(model)
+            return next((row for row in self.session.new if isinstance(row, model)
+                         and tuple(mapper.primary_key_from_instance(row)) == (value,)), None)
+        for row in self._kept.get(model, {}).values():
+            if row in self.session and getattr(row, column) == value:
+                return row  # type: ignore[no-any-return]
+        return None
+
+    def _many(self, model: type[T], column: str, value: Any,
+              query: Callable[[], Sequence[T]]) -> list[T]:
+        """Every row whose ``column`` is ``value``: the list read ahead (with the rows added
+        since), else by ``query``."""
+        listed = self._lists.get((model, column, value))
+        return list(listed) if listed is not None else self._keep(query())
 
     def add(self, row: SQLModel) -> None:
-        """Insert or update a row in this unit of work."""
+        """Insert or update a row in this unit of work (written at the next flush, or before
+        the next query that could see it)."""
         self.session.add(row)
-        self.session.flush()
+        self._keep((row,))
+        for column in self._list_columns.get(type(row), ()):
+            listed = self._lists.get((type(row), column, getattr(row, column)))
+            if listed is not None and not any(r is row for r in listed):
+                listed.append(row)
 
     # -- business queries ------------------------------------------------------------------
     def agreement_effective(self, uscc: str) -> bool:
@@ -338,19 +449,19 @@ class Repo:
 
     def authorizations(self, uscc: str, insurer_code: str) -> Sequence[Authorization]:
         """The enterprise's authorizations to an insurer, newest first."""
-        return self.session.exec(
+        return self._keep(self.session.exec(
             select(Authorization)
             .where(Authorization.uscc == uscc, Authorization.insurer_code == insurer_code)
-            .order_by(col(Authorization.valid_to).desc())
-        ).all()
+            .order_by(col(Authorization.valid_to).desc())))
 
     def quotas_of(self, uscc: str) -> Sequence[Quota]:
         """Every quota of an enterprise."""
-        return self.session.exec(select(Quota).where(Quota.uscc == uscc)).all()
+        return self._keep(self.session.exec(select(Quota).where(Quota.uscc == uscc)))
 
     def increases_of(self, quota_no: str) -> Sequence[Increase]:
         """Every increase of a quota."""
-        return self.session.exec(select(Increase).where(Increase.quota_no == quota_no)).all()
+        return self._many(Increase, "quota_no", quota_no, lambda: self.session.exec(
+            select(Increase).where(Increase.quota_no == quota_no)).all())
 
     def live_insured(self, quota_no: str, live: Sequence[str]) -> Decimal:
         """The insured amounts of a quota's policies in one of the ``live`` statuses."""
@@ -363,30 +474,30 @@ class Repo:
 
     def policy_by_no(self, policy_no: str) -> Policy | None:
         """A policy by its PolicyNo."""
-        return self.session.exec(select(Policy).where(Policy.policy_no == policy_no)
-                                 .with_for_update()).first()
+        return self._one(Policy, "policy_no", policy_no, lambda: self.session.exec(
+            select(Policy).where(Policy.policy_no == policy_no).with_for_update()).first())
 
     def policy_by_record(self, guarantee_record_no: str) -> Policy | None:
         """A policy by the customs GuaranteeRecordNo, locked: the lines of one guarantee are
         computed one after the other, each on the ledger the previous one left."""
-        return self.session.exec(
-            select(Policy).where(Policy.guarantee_record_no == guarantee_record_no)
-            .with_for_update()
-        ).first()
+        return self._one(Policy, "guarantee_record_no", guarantee_record_no,
+                         lambda: self.session.exec(
+                             select(Policy)
+                             .where(Policy.guarantee_record_no == guarantee_record_no)
+                             .with_for_update()).first())
 
     def ledger(self, guarantee_record_no: str) -> Sequence[LedgerEntry]:
         """A guarantee's ledger lines, oldest first."""
-        return self.session.exec(
-            select(LedgerEntry)
-            .where(LedgerEntry.guarantee_record_no == guarantee_record_no)
-            .order_by(col(LedgerEntry.id))
-        ).all()
+        return self._many(LedgerEntry, "guarantee_record_no", guarantee_record_no,
+                          lambda: self.session.exec(
+                              select(LedgerEntry)
+                              .where(LedgerEntry.guarantee_record_no == guarantee_record_no)
+                              .order_by(col(LedgerEntry.id))).all())
 
     def claims_of(self, uscc: str) -> Sequence[Claim]:
         """Every claim on an enterprise's policies."""
-        return self.session.exec(
-            select(Claim).where(Claim.uscc == uscc).order_by(col(Claim.created_at))
-        ).all()
+        return self._keep(self.session.exec(
+            select(Claim).where(Claim.uscc == uscc).order_by(col(Claim.created_at))))
 
     def progress(self, uscc: str, subject: str, subject_no: str, status: str,
                  reason: str | None, message_id: str | None, at: datetime) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from lxml import etree
+from sqlmodel import SQLModel
 
 from adapter.domain.enterprise import Card, SealView, check_seal, check_signing_card
 from adapter.errors import MustWait, SignerNotRegistered
@@ -127,11 +129,38 @@ Handler = Callable[[Context], Result]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handles(message_type: str) -> Callable[[Handler], Handler]:
-    """Register a handler for ``message_type``."""
+Key = tuple[type[SQLModel], str | None]  # a model and its key column (None: primary key)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a handler will look up, named by the business elements that carry the keys:
+    ``rows`` by a unique key (``{"QuotaNo": Quota}`` by primary key, ``{"PolicyNo":
+    Policy.policy_no}``), ``lists`` whole (``{"USCC": BoundCard.uscc}``: an enterprise's
+    cards). The pipeline reads a batch's keys ahead, one query per table and column
+    (``Repo.read_ahead``); a lookup not declared still works, with a query of its own."""
+
+    rows: dict[str, Key] = field(default_factory=dict)
+    lists: dict[str, tuple[type[SQLModel], str]] = field(default_factory=dict)
+
+
+READS: dict[str, Reads] = {}
+
+
+def _key(target: Any) -> Key:
+    """``Quota`` → ``(Quota, None)``; ``Policy.policy_no`` → ``(Policy, "policy_no")``."""
+    return (target, None) if isinstance(target, type) else (target.class_, target.key)
+
+
+def handles(message_type: str, *, rows: dict[str, Any] | None = None,
+            lists: dict[str, Any] | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler for ``message_type``, with the lookups it makes (``Reads``)."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[message_type] = fn
+        READS[message_type] = Reads(
+            {name: _key(target) for name, target in (rows or {}).items()},
+            {name: (target.class_, target.key) for name, target in (lists or {}).items()})
         return fn
 
     return register

@@ -15,10 +15,11 @@ from adapter.envelope import field, fields
 from adapter.handlers import Context, Outgoing, Result, handles, notify
 from adapter.handlers.values import day, moment_opt, money, money_opt, opt, req
 from store.db import as_utc
-from store.models import Claim, Enterprise
+from store.models import BoundCard, Claim, Enterprise, LedgerEntry, Policy
 
 
-@handles("CDGI409")
+@handles("CDGI409", rows={"ClaimNo": Claim, "PolicyNo": Policy.policy_no},
+         lists={"GuaranteeRecordNo": LedgerEntry.guarantee_record_no})
 def notify_claim(ctx: Context) -> Result:
     """Customs claims against a recorded policy; checked, kept, forwarded to the insurer."""
     el = ctx.business
@@ -62,7 +63,7 @@ def notify_claim(ctx: Context) -> Result:
                                    status="NOTIFIED")])
 
 
-@handles("CDGI307")
+@handles("CDGI307", rows={"ClaimNo": Claim})
 def settle_claim(ctx: Context) -> Result:
     """The insurer pays or refuses; a paid claim is shared with every other insurer."""
     el = ctx.business
@@ -96,7 +97,7 @@ def settle_claim(ctx: Context) -> Result:
     return Result(info=info, uscc=claim.uscc, outgoing=outgoing)
 
 
-@handles("CDGI115")
+@handles("CDGI115", lists={"USCC": BoundCard.uscc})
 def answer_claim_query(ctx: Context) -> Result:
     """An operator with QUERY asks about the enterprise's claims: only its own are answered."""
     el = ctx.business

@@ -7,7 +7,7 @@ from adapter.domain.quota import refuse
 from adapter.envelope import texts
 from adapter.handlers import Context, Outgoing, Result, handles, notify
 from adapter.handlers.values import day, day_opt, opt, req
-from store.models import Agreement, Authorization
+from store.models import Agreement, Authorization, BoundCard, Seal
 
 
 def _receiver(ctx: Context, party_id: str) -> str:
@@ -17,7 +17,8 @@ def _receiver(ctx: Context, party_id: str) -> str:
     return party_id
 
 
-@handles("CDGI105")
+@handles("CDGI105", rows={"AgreementNo": Agreement, "SealId": Seal},
+         lists={"USCC": BoundCard.uscc})
 def sign_agreement(ctx: Context) -> Result:
     """The legal-person card signs a tripartite agreement; it goes on to the bank unchanged."""
     el = ctx.business
@@ -37,7 +38,7 @@ def sign_agreement(ctx: Context) -> Result:
                   outgoing=[Outgoing(bank, "CDGI105", el, uscc)])
 
 
-@handles("CDGI201")
+@handles("CDGI201", rows={"AgreementNo": Agreement})
 def record_agreement_result(ctx: Context) -> Result:
     """The bank accepts or rejects the agreement; the portal hears of it."""
     el = ctx.business
@@ -60,7 +61,8 @@ def record_agreement_result(ctx: Context) -> Result:
     )
 
 
-@handles("CDGI107")
+@handles("CDGI107", rows={"AuthNo": Authorization, "SealId": Seal},
+         lists={"USCC": BoundCard.uscc})
 def sign_authorization(ctx: Context) -> Result:
     """An operator with AUTHORIZE signs the letter to an insurer; it goes on unchanged."""
     el = ctx.business

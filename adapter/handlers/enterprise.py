@@ -15,10 +15,11 @@ from adapter.errors import SchemaInvalid
 from adapter.handlers import Context, Result, handles
 from adapter.handlers.values import day
 from adapter.registry import fingerprint, pem
-from store.models import BoundCard, Seal
+from store.models import BoundCard, Credit, Enterprise, Seal
 
 
-@handles("CDGI101")
+@handles("CDGI101", rows={"CardNo": BoundCard, "USCC": Enterprise, "SealId": Seal},
+         lists={"CardNo": Seal.card_no})
 def bind_card(ctx: Context) -> Result:
     """The portal vouches for an enterprise IC card: keep it, its holder's seals, the firm."""
     el = ctx.business
@@ -71,7 +72,8 @@ def bind_card(ctx: Context) -> Result:
     return Result(info=f"card {card_no} ({binding.role}) {verb} for {uscc}", uscc=uscc)
 
 
-@handles("CDGI103")
+@handles("CDGI103", rows={"OperatorCardNo": BoundCard},
+         lists={"USCC": BoundCard.uscc})
 def grant_operator(ctx: Context) -> Result:
     """The legal-person card grants (or revokes) an operator card's permissions."""
     el = ctx.business
@@ -96,7 +98,7 @@ def grant_operator(ctx: Context) -> Result:
                   f"{target.permissions or 'nothing'}", uscc=uscc)
 
 
-@handles("CDGI401")
+@handles("CDGI401", rows={"USCC": Credit})
 def record_credit(ctx: Context) -> Result:
     """Customs rates an enterprise: keep the newest rating, with its records."""
     el = ctx.business

@@ -49,7 +49,8 @@ def _record(ctx: Context, policy: Policy, outcome: rules.Outcome, **line: object
     return Result(info=f"{what} recorded; available {outcome.available}", uscc=policy.uscc)
 
 
-@handles("CDGI405")
+@handles("CDGI405", rows={"GuaranteeRecordNo": Policy.guarantee_record_no},
+         lists={"GuaranteeRecordNo": LedgerEntry.guarantee_record_no})
 def deduct_guarantee(ctx: Context) -> Result:
     """Customs deducts a declaration's taxes from the guarantee."""
     el = ctx.business
@@ -69,7 +70,8 @@ def deduct_guarantee(ctx: Context) -> Result:
     )
 
 
-@handles("CDGI407")
+@handles("CDGI407", rows={"GuaranteeRecordNo": Policy.guarantee_record_no},
+         lists={"GuaranteeRecordNo": LedgerEntry.guarantee_record_no})
 def restore_guarantee(ctx: Context) -> Result:
     """The enterprise paid: customs restores the guarantee by that amount."""
     el = ctx.business

@@ -15,10 +15,11 @@ from adapter.envelope import field, q, texts
 from adapter.handlers import Context, Outgoing, Result, handles, notify
 from adapter.handlers.quotas import approved_increases, view
 from adapter.handlers.values import day, day_opt, money, money_opt, opt, req
-from store.models import Enterprise, Policy, Quota
+from store.models import BoundCard, Enterprise, Increase, Policy, Quota
 
 
-@handles("CDGI113")
+@handles("CDGI113", rows={"ApplyNo": Policy, "QuotaNo": Quota},
+         lists={"USCC": BoundCard.uscc, "QuotaNo": Increase.quota_no})
 def apply_for_policy(ctx: Context) -> Result:
     """An operator with POLICY applies for a policy within the quota; it goes to the insurer."""
     el = ctx.business
@@ -51,7 +52,7 @@ def apply_for_policy(ctx: Context) -> Result:
                   outgoing=[Outgoing(insurer, "CDGI113", el, uscc)])
 
 
-@handles("CDGI305")
+@handles("CDGI305", rows={"ApplyNo": Policy, "PolicyNo": Policy.policy_no})
 def decide_policy(ctx: Context) -> Result:
     """The insurer issues (with the e-policy) or declines; an issued policy goes to customs."""
     el = ctx.business
@@ -101,7 +102,8 @@ def decide_policy(ctx: Context) -> Result:
                      if result == "ISSUED" else ""), uscc=policy.uscc, outgoing=outgoing)
 
 
-@handles("CDGI403")
+@handles("CDGI403", rows={"PolicyNo": Policy.policy_no,
+                          "GuaranteeRecordNo": Policy.guarantee_record_no})
 def record_policy(ctx: Context) -> Result:
     """Customs records the issued policy (GuaranteeRecordNo) or rejects the record."""
     el = ctx.business

@@ -15,7 +15,7 @@ from adapter.domain.quota import refuse
 from adapter.envelope import q
 from adapter.handlers import Context, Outgoing, Result, handles, notify
 from adapter.handlers.values import day, day_opt, money, money_opt, opt, req
-from store.models import Credit, Increase, Quota
+from store.models import BoundCard, Credit, Increase, Quota
 
 
 def view(q: Quota) -> rules.Quota:
@@ -37,7 +37,8 @@ def _authorization(ctx: Context, uscc: str, insurer_code: str) -> rules.Authoriz
     return None
 
 
-@handles("CDGI109")
+@handles("CDGI109", rows={"USCC": Credit, "QuotaNo": Quota, "PrevQuotaNo": Quota},
+         lists={"USCC": BoundCard.uscc})
 def apply_for_quota(ctx: Context) -> Result:
     """An operator with QUOTA applies (or re-applies); the application goes to the insurer."""
     el = ctx.business
@@ -87,7 +88,7 @@ def apply_for_quota(ctx: Context) -> Result:
                   outgoing=outgoing)
 
 
-@handles("CDGI301")
+@handles("CDGI301", rows={"QuotaNo": Quota})
 def decide_quota(ctx: Context) -> Result:
     """The insurer underwrites, approves or rejects; the portal hears of it."""
     el = ctx.business
@@ -109,7 +110,8 @@ def decide_quota(ctx: Context) -> Result:
     ])
 
 
-@handles("CDGI111")
+@handles("CDGI111", rows={"IncreaseNo": Increase, "QuotaNo": Quota},
+         lists={"QuotaNo": Increase.quota_no})
 def increase_quota(ctx: Context) -> Result:
     """An operator with QUOTA asks for more on an approved quota; it goes to its insurer."""
     el = ctx.business
@@ -131,7 +133,7 @@ def increase_quota(ctx: Context) -> Result:
                   outgoing=[Outgoing(insurer, "CDGI111", el, quota.uscc)])
 
 
-@handles("CDGI303")
+@handles("CDGI303", rows={"IncreaseNo": Increase, "QuotaNo": Quota})
 def decide_increase(ctx: Context) -> Result:
     """The insurer approves or rejects an increase."""
     el = ctx.business

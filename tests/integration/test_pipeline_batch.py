@@ -10,16 +10,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from adapter import documents
+from adapter.domain.identifiers import make_uscc
 from adapter.pipeline import Delivery, Pipeline
 from adapter.registry import Registry
 from adapter.settings import Settings
 from adapter.sim import SimPartner
 from card import Pkcs11Signer, SoftwareSigner
 from store.db import utcnow
-from store.models import Inbox, Journal, JournalEvent, LedgerEntry, Outbox, Policy, Waiting
+from store.models import Credit, Inbox, Journal, JournalEvent, LedgerEntry, Outbox, Policy, Waiting
 from store.repo import due_waiting
 from tests.support.harness import register
 from tests.support.softhsm import TokenInfo, session_token
@@ -192,3 +194,27 @@ def test_past_its_grace_a_restore_without_deduction_is_flagged(
         assert bench.rows(Waiting) == []
         assert len(bench.rows(Outbox)) == 1
         assert [j.status for j in bench.rows(Journal) if j.direction == "IN"] == ["FLAGGED"]
+
+
+def test_a_batch_reads_the_rows_its_handlers_look_up_ahead_and_sees_its_own_changes(
+    bench: Bench,
+) -> None:
+    """One query for the credit rows of a whole batch; the second rating of an enterprise in
+    the same batch is judged against the first (not yet written), not against the store."""
+    selects: list[str] = []
+    event.listen(bench.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: selects.append(statement)
+                 if statement.startswith("SELECT") and "FROM credit" in statement else None)
+    usccs = [make_uscc(f"91210100MA0RA{i:04d}") for i in range(5)]
+
+    def rating(uscc: str, rating: str, day: int) -> bytes:
+        return bench.customs.envelope("CDGI401", documents.credit_info(
+            uscc=uscc, customs_code="0800000001", rating=rating, rated_date=date(2026, 3, day)))
+
+    outcomes = bench.run(*[rating(u, "GENERAL", 1) for u in usccs],
+                         rating(usccs[0], "ADVANCED", 9), rating(usccs[0], "GENERAL", 5))
+    assert {status for _, status, _ in outcomes} == {"PROCESSED"}
+    assert len(selects) == 1, selects
+    with Session(bench.engine) as s:
+        on_file = {c.uscc: (c.rating, c.rated_date.day) for c in s.exec(select(Credit))}
+    assert on_file == {usccs[0]: ("ADVANCED", 9), **{u: ("GENERAL", 1) for u in usccs[1:]}}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 
 import pytest
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from adapter.errors import StoreUnavailable
-from store.db import UnitOfWork, utcnow
+from store.db import UnitOfWork, make_engine, utcnow
 from store.migrate import current, head, upgrade
-from store.models import Journal, JournalEvent, Outbox
+from store.models import BoundCard, Credit, Enterprise, Journal, JournalEvent, Outbox
 from store.repo import PublishResult, Repo, claim_outbox, record_publish
 
 pytestmark = pytest.mark.integration
@@ -168,6 +170,89 @@ def test_publish_answers_marked_in_a_unit_of_work_are_undone_with_it(
         assert session.get(Journal, journal_id).status == "UNROUTABLE"  # type: ignore[union-attr]
         events = session.exec(select(JournalEvent).where(JournalEvent.stage == "publish")).all()
         assert sorted(e.status for e in events) == ["SENT", "UNROUTABLE"]
+
+
+def _credit(uscc: str, rating: str = "GENERAL") -> Credit:
+    return Credit(uscc=uscc, customs_code="0800000001", rating=rating,
+                  rated_date=date(2026, 1, 5), records="[]", message_id="M", updated_at=utcnow())
+
+
+def _card(card_no: str, uscc: str) -> BoundCard:
+    return BoundCard(card_no=card_no, uscc=uscc, role="OPERATOR", certificate_pem="",
+                     fingerprint=card_no, valid_from=date(2026, 1, 1), valid_to=date(2027, 1, 1),
+                     message_id="M", updated_at=utcnow())
+
+
+def test_rows_read_ahead_are_answered_by_the_unit_of_work_as_it_changed_them(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    a, b, c = "A" * 18, "B" * 18, "C" * 18
+    with UnitOfWork(engine) as uow:
+        uow.session.add(_credit(a))
+        uow.session.add(Enterprise(uscc=a, name="A", customs_code="0800000001",
+                                   updated_at=utcnow()))
+        uow.session.flush()
+        uow.session.add(_card("C1", a))
+        uow.commit()
+    selects: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: selects.append(statement)
+                 if statement.startswith("SELECT") else None)
+    with UnitOfWork(engine) as uow:
+        repo = Repo(uow.session)
+        repo.read_ahead({(Credit, None): {a, b, c}, (Credit, "message_id"): {"M"}},
+                        {(BoundCard, "uscc"): [a, b]})
+        assert len(selects) == 3, "one query a table and key"
+        selects.clear()
+        found = repo.get(Credit, a)
+        assert found is not None and found.rating == "GENERAL"
+        found.rating = "ADVANCED"
+        repo.add(found)
+        assert repo.get(Credit, b) is None
+        repo.add(_credit(b, "ADVANCED"))  # not flushed yet: still the unit of work's row
+        assert repo.get(Credit, b) is not None
+        assert [card.card_no for card in repo.cards_of(a)] == ["C1"] and not repo.cards_of(b)
+        repo.add(_card("C2", a))
+        assert [card.card_no for card in repo.cards_of(a)] == ["C1", "C2"]
+        assert repo._one(Credit, "message_id", "M", lambda: None) is found  # noqa: SLF001
+        assert selects == [], "every answer came from what was read ahead"
+        repo.flush()
+        del found
+        gc.collect()  # the session's identity map holds rows weakly; the repo holds them
+        assert repo.get(Credit, a).rating == "ADVANCED"  # type: ignore[union-attr]
+        assert repo.get(Credit, b) is not None
+        with uow.session.begin_nested() as savepoint:  # a message refused after it wrote
+            repo.add(_credit(c))
+            repo.flush()
+            assert repo.get(Credit, c) is not None
+            savepoint.rollback()
+        assert repo.get(Credit, c) is None
+        uow.commit()
+    with Session(engine) as session:
+        assert {row.uscc: row.rating for row in session.exec(select(Credit))} == {
+            a: "ADVANCED", b: "ADVANCED"}
+        assert len(session.exec(select(BoundCard)).all()) == 2
+
+
+def test_rows_read_ahead_stay_locked_until_the_unit_of_work_ends(
+    migrated_url: str, engines
+) -> None:
+    if not migrated_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's; SQLite lets one writer in at a time")
+    engine = engines(migrated_url)
+    with UnitOfWork(engine) as uow:
+        uow.session.add(_credit("A" * 18))
+        uow.commit()
+    other = make_engine(migrated_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            Repo(uow.session).read_ahead({(Credit, None): {"A" * 18}})
+            with other.connect() as conn, pytest.raises(OperationalError):
+                conn.execute(text("SELECT 1 FROM credit WHERE uscc = :u FOR UPDATE NOWAIT"),
+                             {"u": "A" * 18})
+    finally:
+        other.dispose()
 
 
 def test_an_unreachable_database_is_a_transient_store_error(engines) -> None:
