@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import threading
+import uuid
+
 import pytest
 
 from adapter.envelope import (
@@ -12,6 +16,8 @@ from adapter.envelope import (
     contract_time,
     element,
     leaf,
+    new_element_id,
+    new_message_id,
     parse,
     read_head,
     serialize,
@@ -116,3 +122,24 @@ def test_contract_time_is_china_time_with_an_offset() -> None:
     assert contract_time(datetime(2026, 11, 24, 2, 15, tzinfo=UTC)) == (
         "2026-11-24T10:15:00.000+08:00"
     )
+
+
+def test_message_ids_are_random_version_4_uuids_and_element_ids_ncnames() -> None:
+    found: list[str] = []
+
+    def draw() -> None:  # each thread draws from its own pool
+        found.extend(new_message_id() for _ in range(3000))
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(found)) == len(found) == 12000
+    for text in found[::97]:
+        assert re.fullmatch(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}",
+                            text), text
+        u = uuid.UUID(text)
+        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+    assert len({new_element_id("D") for _ in range(5000)}) == 5000
+    assert re.fullmatch(r"D[0-9A-F]{16}", new_element_id("D"))
