@@ -379,7 +379,7 @@ class Pipeline:
             trace.sender, trace.verified = sender, True
             signed = verified.signed
             trace.stages.append(
-                f"envelope signature valid ({verified.certificate.subject.rfc4514_string()})"
+                f"envelope signature valid ({_subject(verified.certificate)})"
             )
 
         trace.digest = digest = canonical_digest(signed)
@@ -446,7 +446,7 @@ class Pipeline:
         )
         trace.verified = True
         trace.stages.append(
-            f"{dialect.name} signature valid ({verified.certificate.subject.rfc4514_string()})"
+            f"{dialect.name} signature valid ({_subject(verified.certificate)})"
         )
         canonical = dialect.to_canonical(verified.signed)
         canonical.append(deepcopy(root[-1]))  # the travelling signature, kept as evidence
@@ -755,6 +755,12 @@ def _read_ahead(repo: Repo, deliveries: Sequence[Delivery]) -> None:
                 wanted.setdefault(key, set()).update(
                     k.decode(errors="replace") for k in _element_hint(name).findall(d.body))
     repo.read_ahead(rows, lists)
+
+
+@functools.lru_cache(maxsize=256)
+def _subject(certificate: x509.Certificate) -> str:
+    """A partner certificate's subject as text (for each message's trace; partners are few)."""
+    return certificate.subject.rfc4514_string()
 
 
 @functools.lru_cache(maxsize=4096)
