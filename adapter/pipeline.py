@@ -246,15 +246,7 @@ class Pipeline:
                 outcomes.append(outcome)
             with self.metrics.stage("commit"):
                 repo.mark_published(published, self.settings.relay_interval_s)
-                try:
-                    repo.flush()
-                except Exception as e:
-                    # Handlers' rows are written here, unless a savepoint (careful) or a later
-                    # query wrote them: a row refused by the database is a handler's failure,
-                    # which the batch with savepoints pins on its message.
-                    if careful or is_conflict(e) or as_store_error(e) is not None:
-                        raise
-                    raise _Redo from e
+                repo.flush()  # the handlers' rows too (a savepoint had written a careful batch's)
                 uow.commit()
         return BatchResult([_outbound(ref) for ref in refs], outcomes)
 

@@ -141,7 +141,7 @@ class Reads:
     (``Repo.read_ahead``); a lookup not declared still works, with a query of its own."""
 
     rows: dict[str, Key] = field(default_factory=dict)
-    lists: dict[str, tuple[type[SQLModel], str]] = field(default_factory=dict)
+    lists: dict[str, Key] = field(default_factory=dict)
 
 
 READS: dict[str, Reads] = {}
@@ -160,7 +160,7 @@ def handles(message_type: str, *, rows: dict[str, Any] | None = None,
         HANDLERS[message_type] = fn
         READS[message_type] = Reads(
             {name: _key(target) for name, target in (rows or {}).items()},
-            {name: (target.class_, target.key) for name, target in (lists or {}).items()})
+            {name: _key(target) for name, target in (lists or {}).items()})
         return fn
 
     return register
