@@ -62,6 +62,7 @@ class Daemon:
         # The broker's answers not yet marked in the store: the next batch's transaction marks
         # them (or ``_mark_published``, when no batch comes).
         self._heard: list[repo.PublishResult] = []
+        self._paused_idle = False  # paused by a store failure met outside a batch
         self._last_waiting = 0.0
         self._per_message_s = 0.0  # moving average of the time a message takes in a batch
         self._last_expiry = float("-inf")
@@ -315,8 +316,28 @@ class Daemon:
             # Kept, and marked once the store is back. Should the process end first, a later
             # sweep re-sends the same bytes, which receivers drop as an identical duplicate.
             log.warning("could not mark published rows yet", reason=e.message)
+            self._store_down(e)
             return
         self._heard.clear()
+        self._store_up()
+
+    def _store_down(self, e: TransientError) -> None:
+        """The store failed outside a batch (no message waits on it): said as a batch would
+        say it, so that `cdgi status` and the health check do not report an idle daemon as
+        running while its store is away."""
+        self.checks["store"] = "down"
+        if self.state != "paused":
+            log.warning("paused", reason=e.message, retry_in_s=None)
+            self._set_state("paused", e.message)
+            self._paused_idle = True
+
+    def _store_up(self) -> None:
+        """The store answered outside a batch: an outage seen there is over."""
+        self.checks["store"] = "up"
+        if self._paused_idle:
+            self._paused_idle = False
+            if self.state == "paused":
+                self._set_state("running")
 
     def _drain_confirms(self) -> None:
         """Before stopping: the broker's answers for what was published (a row left without
@@ -337,7 +358,9 @@ class Daemon:
             rows = repo.due_waiting(self.app.engine, utcnow(), limit=self.app.settings.batch_size)
         except TransientError as e:
             log.warning("waiting messages postponed", reason=e.message)
+            self._store_down(e)
             return
+        self._store_up()
         if rows:
             self._handle([Delivery(body=r.body, routing_key=r.routing_key, waiting_id=r.id,
                                    journal_id=r.journal_id, first_seen=r.first_seen,
@@ -368,10 +391,10 @@ class Daemon:
         self._publish(None)
         try:
             backlog = repo.outbox_backlog(self.app.engine)
-        except TransientError:
-            self.checks["store"] = "down"
+        except TransientError as e:
+            self._store_down(e)
             return
-        self.checks["store"] = "up"
+        self._store_up()
         for state in ("PENDING", "SENT", "UNROUTABLE"):
             self.app.metrics.outbox_backlog.labels(state).set(backlog["counts"].get(state, 0))
         oldest = as_utc(backlog["oldest_pending"])
@@ -403,8 +426,12 @@ class Daemon:
         except TransientError:
             counts = None
         today = utcnow()
+        try:
+            partners = self.app.registry.all()
+        except TransientError:  # the store is away (and the partners not yet read): next time
+            partners = []
         certs = [(p.id, fingerprint(c), (c.not_valid_after_utc - today).days)
-                 for p in self.app.registry.all() if p.enabled for c in p.certificates]
+                 for p in partners if p.enabled for c in p.certificates]
         try:
             card: Any = self.app.signer.certificate
         except TransientError:  # the card is away: that is the alert, not a reason to stop
@@ -436,6 +463,7 @@ class Daemon:
     def _set_state(self, state: str, detail: str = "") -> None:
         changed = (state, detail) != (self.state, self.detail)
         self.state, self.detail = state, detail
+        self._paused_idle = False
         self.app.metrics.set_state(state)
         if changed:
             self._write_status(force=True)

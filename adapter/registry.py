@@ -15,7 +15,7 @@ from datetime import date, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from adapter.errors import ConfigurationError
+from adapter.errors import ConfigurationError, TransientError
 from store import repo
 
 KINDS = ("PORTAL", "BANK", "INSURER", "CUSTOMS")
@@ -94,7 +94,13 @@ class Registry:
         now = self._clock()
         if now - self._loaded_at < self._ttl:
             return
-        self._partners = load_partners(self._engine)
+        try:
+            self._partners = load_partners(self._engine)
+        except TransientError:
+            if self._loaded_at == float("-inf"):
+                raise  # nothing known yet: the caller pauses
+            # The store is away: the partners known a moment ago serve until it is back
+            # (whoever needs the store itself meets the outage there), tried again after ttl.
         self._loaded_at = now
 
 

@@ -204,3 +204,23 @@ def test_the_card_taken_away_and_put_back_pauses_the_daemon_and_loses_nothing(
     assert figures["cdgi_status"]["daemons"][0][0] == "paused"
     # The card is back for good: cdgi status opens it again.
     assert stack.fleet.cdgi_status()["card"]["state"] == "present"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_idle_daemon_reports_a_postgresql_outage_and_its_end(stack: Stack) -> None:
+    """No message comes, so no batch meets the outage: the daemon's own store work (waiting
+    messages, the outbox sweep) does, and the status says paused for the store, then running."""
+    require_executable("pg_ctlcluster")
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    proc = stack.fleet.start()
+    try:
+        subprocess.run([*ctl, "stop", "-m", "fast"], check=True, timeout=120)
+        status = stack.fleet.wait_state(proc, "paused", timeout=30, detail="store")
+        assert "store" in status["detail"]
+    finally:
+        subprocess.run([*ctl, "start"], timeout=120)
+        _wait("PostgreSQL", _pg_up)
+    stack.fleet.wait_state(proc, "running", timeout=30)
+    assert proc.poll() is None
+    assert any("store" in (e.get("reason") or "") for e in stack.fleet.log_events("paused"))
