@@ -743,7 +743,7 @@ def _read_ahead(repo: Repo, deliveries: Sequence[Delivery]) -> None:
         if reads is None:
             continue
         for wanted, declared in ((rows, reads.rows), (lists, reads.lists)):
-            for name, key in declared.items():
+            for name, key in declared:
                 wanted.setdefault(key, set()).update(
                     k.decode(errors="replace") for k in _element_hint(name).findall(d.body))
     repo.read_ahead(rows, lists)

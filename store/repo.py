@@ -440,7 +440,11 @@ class Repo:
 
     # -- business queries ------------------------------------------------------------------
     def agreement_effective(self, uscc: str) -> bool:
-        """Whether the enterprise has an EFFECTIVE tripartite agreement."""
+        """Whether the enterprise has an EFFECTIVE tripartite agreement (from its list of
+        agreements when it was read ahead)."""
+        listed = self._lists.get((Agreement, "uscc", uscc))
+        if listed is not None:
+            return any(a.status == "EFFECTIVE" for a in listed)
         return self.session.exec(
             select(Agreement.agreement_no).where(
                 Agreement.uscc == uscc, Agreement.status == "EFFECTIVE"
@@ -448,15 +452,18 @@ class Repo:
         ).first() is not None
 
     def authorizations(self, uscc: str, insurer_code: str) -> Sequence[Authorization]:
-        """The enterprise's authorizations to an insurer, newest first."""
-        return self._keep(self.session.exec(
-            select(Authorization)
-            .where(Authorization.uscc == uscc, Authorization.insurer_code == insurer_code)
-            .order_by(col(Authorization.valid_to).desc())))
+        """The enterprise's authorizations to an insurer, newest first (from the enterprise's
+        list when it was read ahead)."""
+        every = self._many(Authorization, "uscc", uscc, lambda: self.session.exec(
+            select(Authorization).where(Authorization.uscc == uscc)
+            .order_by(Authorization.auth_no)).all())
+        return sorted((a for a in every if a.insurer_code == insurer_code),
+                      key=lambda a: a.valid_to, reverse=True)
 
     def quotas_of(self, uscc: str) -> Sequence[Quota]:
         """Every quota of an enterprise."""
-        return self._keep(self.session.exec(select(Quota).where(Quota.uscc == uscc)))
+        return self._many(Quota, "uscc", uscc, lambda: self.session.exec(
+            select(Quota).where(Quota.uscc == uscc)).all())
 
     def increases_of(self, quota_no: str) -> Sequence[Increase]:
         """Every increase of a quota."""
@@ -464,7 +471,12 @@ class Repo:
             select(Increase).where(Increase.quota_no == quota_no)).all())
 
     def live_insured(self, quota_no: str, live: Sequence[str]) -> Decimal:
-        """The insured amounts of a quota's policies in one of the ``live`` statuses."""
+        """The insured amounts of a quota's policies in one of the ``live`` statuses (from
+        the quota's list of policies when it was read ahead)."""
+        listed = self._lists.get((Policy, "quota_no", quota_no))
+        if listed is not None:
+            return sum((Decimal(p.insured_amount) for p in listed if p.status in live),
+                       Decimal(0))
         rows = self.session.exec(
             select(Policy.insured_amount).where(
                 Policy.quota_no == quota_no, col(Policy.status).in_(list(live))

@@ -137,11 +137,12 @@ class Reads:
     """What a handler will look up, named by the business elements that carry the keys:
     ``rows`` by a unique key (``{"QuotaNo": Quota}`` by primary key, ``{"PolicyNo":
     Policy.policy_no}``), ``lists`` whole (``{"USCC": BoundCard.uscc}``: an enterprise's
-    cards). The pipeline reads a batch's keys ahead, one query per table and column
+    cards; ``{"USCC": (BoundCard.uscc, Authorization.uscc)}``: two lists by one key). The
+    pipeline reads a batch's keys ahead, one query per table and column
     (``Repo.read_ahead``); a lookup not declared still works, with a query of its own."""
 
-    rows: dict[str, Key] = field(default_factory=dict)
-    lists: dict[str, Key] = field(default_factory=dict)
+    rows: tuple[tuple[str, Key], ...] = ()
+    lists: tuple[tuple[str, Key], ...] = ()
 
 
 READS: dict[str, Reads] = {}
@@ -152,15 +153,19 @@ def _key(target: Any) -> Key:
     return (target, None) if isinstance(target, type) else (target.class_, target.key)
 
 
+def _keys(declared: dict[str, Any] | None) -> tuple[tuple[str, Key], ...]:
+    """Each element name with each key it carries (a target or a tuple of targets)."""
+    return tuple((name, _key(target)) for name, targets in (declared or {}).items()
+                 for target in (targets if isinstance(targets, tuple) else (targets,)))
+
+
 def handles(message_type: str, *, rows: dict[str, Any] | None = None,
             lists: dict[str, Any] | None = None) -> Callable[[Handler], Handler]:
     """Register a handler for ``message_type``, with the lookups it makes (``Reads``)."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[message_type] = fn
-        READS[message_type] = Reads(
-            {name: _key(target) for name, target in (rows or {}).items()},
-            {name: _key(target) for name, target in (lists or {}).items()})
+        READS[message_type] = Reads(_keys(rows), _keys(lists))
         return fn
 
     return register

@@ -19,7 +19,7 @@ from store.models import BoundCard, Enterprise, Increase, Policy, Quota
 
 
 @handles("CDGI113", rows={"ApplyNo": Policy, "QuotaNo": Quota},
-         lists={"USCC": BoundCard.uscc, "QuotaNo": Increase.quota_no})
+         lists={"USCC": BoundCard.uscc, "QuotaNo": (Increase.quota_no, Policy.quota_no)})
 def apply_for_policy(ctx: Context) -> Result:
     """An operator with POLICY applies for a policy within the quota; it goes to the insurer."""
     el = ctx.business

@@ -15,7 +15,7 @@ from adapter.domain.quota import refuse
 from adapter.envelope import q
 from adapter.handlers import Context, Outgoing, Result, handles, notify
 from adapter.handlers.values import day, day_opt, money, money_opt, opt, req
-from store.models import BoundCard, Credit, Increase, Quota
+from store.models import Agreement, Authorization, BoundCard, Credit, Increase, Quota
 
 
 def view(q: Quota) -> rules.Quota:
@@ -38,7 +38,7 @@ def _authorization(ctx: Context, uscc: str, insurer_code: str) -> rules.Authoriz
 
 
 @handles("CDGI109", rows={"USCC": Credit, "QuotaNo": Quota, "PrevQuotaNo": Quota},
-         lists={"USCC": BoundCard.uscc})
+         lists={"USCC": (BoundCard.uscc, Authorization.uscc, Agreement.uscc, Quota.uscc)})
 def apply_for_quota(ctx: Context) -> Result:
     """An operator with QUOTA applies (or re-applies); the application goes to the insurer."""
     el = ctx.business

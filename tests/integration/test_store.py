@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, inspect, text
@@ -13,7 +14,18 @@ from sqlmodel import Session, select
 from adapter.errors import StoreUnavailable
 from store.db import UnitOfWork, make_engine, utcnow
 from store.migrate import current, head, upgrade
-from store.models import BoundCard, Credit, Enterprise, Journal, JournalEvent, Outbox
+from store.models import (
+    Agreement,
+    Authorization,
+    BoundCard,
+    Credit,
+    Enterprise,
+    Journal,
+    JournalEvent,
+    Outbox,
+    Policy,
+    Quota,
+)
 from store.repo import PublishResult, Repo, claim_outbox, record_publish
 
 pytestmark = pytest.mark.integration
@@ -233,6 +245,84 @@ def test_rows_read_ahead_are_answered_by_the_unit_of_work_as_it_changed_them(
         assert {row.uscc: row.rating for row in session.exec(select(Credit))} == {
             a: "ADVANCED", b: "ADVANCED"}
         assert len(session.exec(select(BoundCard)).all()) == 2
+
+
+def _business(uscc: str) -> list[object]:
+    now = utcnow()
+    stamp = {"message_id": "M", "created_at": now, "updated_at": now}
+    return [
+        Agreement(agreement_no="AG1", uscc=uscc, bank_code="BOC", customs_district="0800",
+                  status="SUBMITTED", **stamp),
+        Authorization(auth_no="AU1", uscc=uscc, insurer_code="PICC", scopes="QUOTA",
+                      valid_to=date(2026, 6, 30), status="SIGNED", **stamp),
+        Authorization(auth_no="AU2", uscc=uscc, insurer_code="CPIC", scopes="QUOTA",
+                      valid_to=date(2027, 6, 30), status="SIGNED", **stamp),
+        Quota(quota_no="Q1", uscc=uscc, insurer_code="PICC", status="APPROVED",
+              applied_amount=Decimal("500.00"), term_start=date(2026, 1, 1),
+              term_end=date(2026, 12, 31), **stamp),
+        _policy("P1", "100.00", "SUBMITTED", uscc),
+        _policy("P2", "50.00", "DECLINED", uscc),
+    ]
+
+
+def _policy(apply_no: str, amount: str, status: str, uscc: str) -> Policy:
+    now = utcnow()
+    return Policy(apply_no=apply_no, quota_no="Q1", uscc=uscc, insurer_code="PICC",
+                  insured_amount=Decimal(amount), term_start=date(2026, 1, 1),
+                  term_end=date(2026, 12, 31), insured_customs="0800", coverage="DUTY",
+                  status=status, message_id="M", created_at=now, updated_at=now)
+
+
+def _answers(repo: Repo, uscc: str) -> tuple[object, ...]:
+    return (repo.agreement_effective(uscc),
+            [a.auth_no for a in repo.authorizations(uscc, "PICC")],
+            sorted(q.quota_no for q in repo.quotas_of(uscc)),
+            repo.live_insured("Q1", ("SUBMITTED", "ISSUED", "RECORDED")))
+
+
+def test_an_enterprises_lists_read_ahead_answer_the_business_queries_as_the_batch_changed_them(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    uscc = "D" * 18
+    with UnitOfWork(engine) as uow:
+        uow.session.add_all(_business(uscc))
+        uow.commit()
+    selects: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: selects.append(statement)
+                 if statement.startswith("SELECT") else None)
+    with UnitOfWork(engine) as uow:
+        repo = Repo(uow.session)
+        repo.read_ahead({(Agreement, None): {"AG1"}, (Policy, None): {"P1"}},
+                        {(Agreement, "uscc"): [uscc], (Authorization, "uscc"): [uscc],
+                         (Quota, "uscc"): [uscc], (Policy, "quota_no"): ["Q1"]})
+        assert len(selects) == 6
+        selects.clear()
+        assert _answers(repo, uscc) == (False, ["AU1"], ["Q1"], Decimal("100.00"))
+        # What earlier messages of a batch do: the bank's answer, a renewed authorization, a
+        # quota re-applied for, a policy applied for and one declined.
+        agreement = repo.get(Agreement, "AG1")
+        assert agreement is not None
+        agreement.status = "EFFECTIVE"
+        repo.add(Authorization(auth_no="AU3", uscc=uscc, insurer_code="PICC", scopes="QUOTA",
+                               valid_to=date(2027, 12, 31), status="SIGNED", message_id="M",
+                               created_at=utcnow(), updated_at=utcnow()))
+        repo.add(Quota(quota_no="Q2", uscc=uscc, insurer_code="PICC", status="SUBMITTED",
+                       applied_amount=Decimal("900.00"), term_start=date(2027, 1, 1),
+                       term_end=date(2027, 12, 31), prev_quota_no="Q1", message_id="M",
+                       created_at=utcnow(), updated_at=utcnow()))
+        repo.add(_policy("P3", "30.00", "SUBMITTED", uscc))
+        declined = repo.get(Policy, "P1")
+        assert declined is not None
+        declined.status = "DECLINED"
+        batch = _answers(repo, uscc)
+        assert batch == (True, ["AU3", "AU1"], ["Q1", "Q2"], Decimal("30.00"))
+        assert selects == [], "every answer came from the lists read ahead"
+        uow.commit()
+    with UnitOfWork(engine) as uow:  # the same questions asked of the database
+        assert _answers(Repo(uow.session), uscc) == batch
+        assert selects, "without a read-ahead the repo queries"
 
 
 def test_rows_read_ahead_stay_locked_until_the_unit_of_work_ends(
