@@ -362,3 +362,76 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def verdict(value: float, target: float) -> str:
     return "PASS" if value >= target else "short"
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds used so far: the whole machine's (busy and all), and by part (``cpu_parts``)."""
+
+    busy_s: float
+    total_s: float
+    parts: dict[str, float]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(stat_path: str) -> tuple[str, float] | None:
+    try:
+        text = Path(stat_path).read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return text[text.index("(") + 1:text.rindex(")")], (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_snapshot(daemon_pids: Sequence[int]) -> CpuSnapshot:
+    """Where the machine's CPU went so far: the daemons' main threads and their other threads
+    (the card's, the broker connection's), the broker, the database server, this program
+    (the simulated partners) and the rest."""
+    parts: dict[str, float] = {}
+
+    def add(part: str, seconds: float) -> None:
+        parts[part] = parts.get(part, 0.0) + seconds
+
+    for pid in daemon_pids:
+        for tid in os.listdir(f"/proc/{pid}/task") if Path(f"/proc/{pid}").exists() else ():
+            found = _cpu_of(f"/proc/{pid}/task/{tid}/stat")
+            if found is not None:
+                add("daemon main thread" if int(tid) == pid else "daemon other threads",
+                    found[1])
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in daemon_pids:
+            continue
+        found = _cpu_of(f"/proc/{entry}/stat")
+        if found is None:
+            continue
+        name, seconds = found
+        if int(entry) == os.getpid():
+            add("partners (this program)", seconds)
+        elif name.startswith("beam") or name in ("epmd", "erl_child_setup"):
+            add("broker", seconds)
+        elif name.startswith("postgres") or name == "postmaster":
+            add("database server", seconds)
+        else:
+            add("the rest", seconds)
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return CpuSnapshot((sum(values) - idle) / _TICK, sum(values) / _TICK, parts)
+
+
+def cpu_lines(first: CpuSnapshot, last: CpuSnapshot, messages: int) -> list[str]:
+    """CPU milliseconds a message by part between two snapshots, and how busy the machine
+    was (processes that started or ended between them count from zero)."""
+    total = last.total_s - first.total_s
+    if messages <= 0 or total <= 0:
+        return []
+    busy = (last.busy_s - first.busy_s) / total
+    wall = total / (os.cpu_count() or 1)
+    lines = [f"machine busy {busy:.0%} of {os.cpu_count()} cores; CPU per message:"]
+    for part in sorted(last.parts, key=lambda k: -(last.parts[k] - first.parts.get(k, 0.0))):
+        used = last.parts[part] - first.parts.get(part, 0.0)
+        if used > 0:
+            lines.append(f"  {part:<26} {used / messages * 1000:6.2f} ms   "
+                         f"({used / wall:.0%} of a core)")
+    return lines

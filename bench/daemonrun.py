@@ -17,7 +17,10 @@ from pathlib import Path
 
 from bench.common import (
     Collector,
+    CpuSnapshot,
     Publisher,
+    cpu_lines,
+    cpu_snapshot,
     create_database,
     declare,
     drop_database,
@@ -49,10 +52,15 @@ class RunResult:
     barrier: bool = False
     follow: bool = False
     broker_restarts: int = 0  # connection losses of the bench's own publisher or collector
+    cpu: tuple[CpuSnapshot, CpuSnapshot] | None = None  # from the first message to the last receipt
 
     @property
     def rate(self) -> float:
         return self.receipted / self.elapsed_s if self.elapsed_s else 0.0
+
+    def cpu_lines(self) -> list[str]:
+        """Where the CPU went, a message (see ``bench.common.cpu_snapshot``)."""
+        return cpu_lines(*self.cpu, self.receipted) if self.cpu else []
 
     @property
     def refused(self) -> int:
@@ -95,6 +103,7 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
     last_tick = 0.0
     result: RunResult
     try:
+        cpu_first = cpu_snapshot(pids)
         start = time.perf_counter()
 
         def tick() -> None:
@@ -145,6 +154,7 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
             publisher.pump()
             tick()
             time.sleep(0.05)
+        cpu_last = cpu_snapshot(pids)
         done = [collector.receipts[i] for i in ids if i in collector.receipts]
         end = max((t for t, _ in done), default=time.perf_counter())
         time.sleep(1.0)  # the last forwards and notices follow their receipts
@@ -156,6 +166,7 @@ def run_mix(mixes: list[Mix], *, token_env: dict[str, str], store: str, processe
                           if i in collector.receipts],
             rss_kib=samples, barrier=barrier, follow=follow,
             broker_restarts=collector.restarts + publisher.restarts,
+            cpu=(cpu_first, cpu_last),
         )
     finally:
         publisher.close()

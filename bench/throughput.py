@@ -93,6 +93,7 @@ def main() -> None:
                 runs[(kind, procs)] = r
                 print(f"  {r.rate:.1f} msg/s, {r.receipted}/{r.sent} receipted, refused "
                       f"{r.refused}, outbound {r.outbound}, exit {r.exit_codes}", flush=True)
+                print("\n".join("  " + line for line in r.cpu_lines()), flush=True)
         latency: dict[str, RunResult] = {}
         sub = mix.subset(args.latency_enterprises)
         for kind in stores:
