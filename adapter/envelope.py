@@ -191,6 +191,7 @@ def new_element_id(prefix: str) -> str:
     return prefix + _RANDOM.take(8).hex().upper()
 
 
+@functools.lru_cache(maxsize=8)
 def contract_zone(offset: str = "+08:00") -> timezone:
     """The contract's time zone from an offset such as ``+08:00`` (China time)."""
     sign = 1 if offset[0] == "+" else -1
@@ -201,6 +202,9 @@ def contract_zone(offset: str = "+08:00") -> timezone:
 def contract_time(moment: datetime, offset: str = "+08:00") -> str:
     """``xs:dateTime`` with milliseconds in China time (or the configured offset)."""
     return moment.astimezone(contract_zone(offset)).isoformat(timespec="milliseconds")
+
+
+_NSMAP = {"cdgi": NS}
 
 
 def element(
@@ -229,18 +233,19 @@ def build_envelope(
     message_id: str | None = None,
     correlation_id: str | None = None,
 ) -> etree._Element:
-    """An unsigned envelope around ``business`` (which may carry its own document signature)."""
-    head = element(
-        "Head",
-        leaf("MessageId", message_id or new_message_id()),
-        leaf("MessageType", message_type),
-        leaf("SenderId", sender_id),
-        leaf("ReceiverId", receiver_id),
-        leaf("SendTime", send_time),
-    )
+    """An unsigned envelope around ``business`` (which may carry its own document signature).
+
+    Built inside one document (``SubElement``): an element made on its own is a document of
+    its own, and moving it into another costs as much again."""
+    root = etree.Element(q("Envelope"), {"version": "1.0"}, nsmap=_NSMAP)
+    head = etree.SubElement(root, q("Head"))
+    for name, value in (("MessageId", message_id or new_message_id()),
+                        ("MessageType", message_type), ("SenderId", sender_id),
+                        ("ReceiverId", receiver_id), ("SendTime", send_time)):
+        etree.SubElement(head, q(name)).text = value
     if correlation_id:
-        head.append(leaf("CorrelationId", correlation_id))
-    root = element("Envelope", head, element("Body", business), attrs={"version": "1.0"})
+        etree.SubElement(head, q("CorrelationId")).text = correlation_id
+    etree.SubElement(root, q("Body")).append(business)
     return root
 
 
@@ -254,16 +259,13 @@ def build_receipt(
     time: str,
 ) -> etree._Element:
     """A CDGI900 ``Receipt`` element."""
-    return element(
-        "Receipt",
-        leaf("OriMessageId", ori_message_id or "Unknown"),
-        leaf("OriMessageType", ori_message_type or "Unknown"),
-        leaf("ReturnStatus", str(status)),
-        leaf("ReturnCode", code),
-        leaf("ReturnInfo", info[:1000] or "-"),
-        leaf("ReturnTime", time),
-        attrs={"Id": new_element_id("R")},
-    )
+    receipt = etree.Element(q("Receipt"), {"Id": new_element_id("R")}, nsmap=_NSMAP)
+    for name, value in (("OriMessageId", ori_message_id or "Unknown"),
+                        ("OriMessageType", ori_message_type or "Unknown"),
+                        ("ReturnStatus", str(status)), ("ReturnCode", code),
+                        ("ReturnInfo", info[:1000] or "-"), ("ReturnTime", time)):
+        etree.SubElement(receipt, q(name)).text = value
+    return receipt
 
 
 def serialize(root: etree._Element) -> bytes:

@@ -627,8 +627,9 @@ class Pipeline:
 
     def _sign_later(self, root: etree._Element,
                     serializer: Callable[[etree._Element], bytes]) -> Later:
-        """The signed bytes of ``root``, once the card's thread has signed them."""
-        unsigned = prepare_envelope(root, self.signer)
+        """The signed bytes of ``root`` (taken: the caller has no other use for it), once the
+        card's thread has signed them."""
+        unsigned = prepare_envelope(root, self.signer, take=True)
         future = self._card.submit(self._card_sign, unsigned)
         self._signing.append(future)
         return Later(lambda: serializer(unsigned.complete(future.result())))

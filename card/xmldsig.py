@@ -122,13 +122,14 @@ class Unsigned:
         return self.signed
 
 
-def prepare_envelope(root: etree._Element, signer: Signer) -> Unsigned:
-    """A copy of the envelope with its ``ds:Signature`` but for the value (see ``Unsigned``)."""
+def prepare_envelope(root: etree._Element, signer: Signer, *, take: bool = False) -> Unsigned:
+    """A copy of the envelope with its ``ds:Signature`` but for the value (see ``Unsigned``);
+    ``take=True`` signs ``root`` itself, for a caller that has no other use for it."""
     if root.get("Id") is not None:
         raise ValueError("an envelope carries no Id attribute")
     if root.find(_SIGNATURE) is not None:
         raise ValueError("the envelope is signed already")
-    signed = copy.deepcopy(root)
+    signed = root if take else copy.deepcopy(root)
     digest = hashlib.sha256(_c14n(signed)).digest()
     signature = etree.SubElement(signed, _SIGNATURE, nsmap={"ds": DS})
     signed_info = etree.SubElement(signature, _ds("SignedInfo"))
@@ -140,7 +141,7 @@ def prepare_envelope(root: etree._Element, signer: Signer) -> Unsigned:
         etree.SubElement(transforms, _ds("Transform"), Algorithm=algorithm)
     etree.SubElement(reference, _ds("DigestMethod"), Algorithm=SHA256)
     etree.SubElement(reference, _ds("DigestValue")).text = base64.b64encode(digest).decode()
-    signature.append(_key_info(signer))
+    _key_info(signature, signer)
     return Unsigned(signed, _c14n(signed_info))
 
 
@@ -152,24 +153,24 @@ def _ds(name: str) -> str:
     return f"{{{DS}}}{name}"
 
 
-def _key_info(signer: Signer) -> etree._Element:
-    """``KeyName`` and the certificate, as signxml writes them (kept per certificate object:
-    a signer keeps its certificate, and a fingerprint a message cost more than the copy)."""
+def _key_info(signature: etree._Element, signer: Signer) -> None:
+    """``KeyName`` and the certificate, as signxml writes them, added to ``signature`` (the
+    certificate's text kept per certificate object: a signer keeps its certificate, and an
+    encoding a message cost more than the lookup)."""
     cert = signer.certificate
     key = (signer.key_name, id(cert))
     cached = _KEY_INFO.get(key)
     if cached is None or cached[0] is not cert:
-        element = etree.Element(_ds("KeyInfo"), nsmap={"ds": DS})
-        etree.SubElement(element, _ds("KeyName")).text = signer.key_name
-        data = etree.SubElement(element, _ds("X509Data"))
         der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-        etree.SubElement(data, _ds("X509Certificate")).text = "".join(
-            der[i:i + 64] + "\n" for i in range(0, len(der), 64))
-        cached = _KEY_INFO[key] = (cert, element)  # the certificate kept: its id stays its own
-    return copy.deepcopy(cached[1])
+        text = "".join(der[i:i + 64] + "\n" for i in range(0, len(der), 64))
+        cached = _KEY_INFO[key] = (cert, text)  # the certificate kept: its id stays its own
+    element = etree.SubElement(signature, _ds("KeyInfo"))
+    etree.SubElement(element, _ds("KeyName")).text = signer.key_name
+    data = etree.SubElement(element, _ds("X509Data"))
+    etree.SubElement(data, _ds("X509Certificate")).text = cached[1]
 
 
-_KEY_INFO: dict[tuple[str, int], tuple[Any, etree._Element]] = {}
+_KEY_INFO: dict[tuple[str, int], tuple[Any, str]] = {}
 
 
 def sign_document(element: etree._Element, signer: Signer) -> etree._Element:
