@@ -183,15 +183,19 @@ class Bus:
         if not rows:
             return
         relay = self._relay_channel()
+        # Into pika's buffer through the asynchronous channel, written to the socket once for
+        # the rows (the blocking channel writes and polls for each message: 2.5 times the CPU).
+        impl = self._relay_ch._impl
         try:
             for row in rows:
                 while len(self._unsettled) >= self.window:
                     self._await(on_result, until=self.window // 2)
                 self._unsettled[relay.next_seq] = (row, time.monotonic())
                 relay.expect(row.message_id)
-                self._relay_ch.basic_publish(
-                    self.settings.exchange_out, row.receiver_id, row.body,
-                    properties=self._properties(row), mandatory=True)
+                impl.basic_publish(self.settings.exchange_out, row.receiver_id, row.body,
+                                   properties=self._properties(row), mandatory=True)
+            assert self._conn is not None
+            self._conn.process_data_events(time_limit=0)
         except _BROKER_ERRORS as e:
             self.close()
             raise BrokerUnavailable(f"publishing failed: {_describe(e)}") from e
