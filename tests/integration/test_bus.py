@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pika
@@ -163,5 +164,27 @@ def test_publishing_without_waiting_reports_each_answer_once_when_it_is_collecte
     assert {n for n, state in heard if state == "UNROUTABLE"} == {n for n in range(40) if n % 3 == 0}
     bus.settle(hear, wait=True)
     assert len(heard) == 50, "nothing is reported twice"
+    ch.queue_delete(queue)
+    conn.close()
+
+
+def test_what_send_returns_from_is_on_its_way_without_waiting_for_the_next_call(
+    bus: Bus, prefix: str, rabbitmq: str
+) -> None:
+    conn, ch, queue = _partner_queue(rabbitmq, prefix, "PORTAL")
+    rows = [Outbound(n, "PORTAL", f"W{n:04d}", "CDGI900", None, f"<w{n}/>".encode())
+            for n in range(20)]
+    bus.send(rows, lambda _row, _published: None)
+    # Nothing else drives the bus's connection now: the messages must have been written.
+    got: list[bytes] = []
+    deadline = time.monotonic() + 5
+    while len(got) < len(rows) and time.monotonic() < deadline:
+        item = ch.basic_get(queue, auto_ack=True)
+        if item[0] is None:
+            time.sleep(0.05)
+        else:
+            got.append(item[2])
+    assert got == [row.body for row in rows]
+    bus.settle(lambda _row, _published: None, wait=True)
     ch.queue_delete(queue)
     conn.close()
