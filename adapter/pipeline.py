@@ -738,6 +738,7 @@ def _read_ahead(repo: Repo, deliveries: Sequence[Delivery]) -> None:
     read, a missed one the handler's own query)."""
     rows: dict[Any, set[str]] = {}
     lists: dict[Any, set[str]] = {}
+    follow: set[Any] = set()
     for d in deliveries:
         found = _MESSAGE_TYPE_HINT.search(d.body, 0, 4096)
         reads = READS.get(found.group(1).decode()) if found else None
@@ -747,7 +748,10 @@ def _read_ahead(repo: Repo, deliveries: Sequence[Delivery]) -> None:
             for name, key in declared:
                 wanted.setdefault(key, set()).update(
                     k.decode(errors="replace") for k in _element_hint(name).findall(d.body))
+        follow.update(reads.follow)
     repo.read_ahead(rows, lists)
+    for (model, column), target in sorted(follow, key=repr):
+        repo.read_ahead({(target, None): repo.held_values(model, column)})
 
 
 @functools.lru_cache(maxsize=256)

@@ -395,6 +395,12 @@ class Repo:
             self._lists.update({(model, column, k): found[k] for k in new})
             self._list_columns.setdefault(model, set()).add(column)
 
+    def held_values(self, model: type[SQLModel], column: str) -> set[Any]:
+        """The values of ``column`` in the rows of ``model`` this unit of work holds (the keys
+        of rows to read ahead after them: a policy's enterprise)."""
+        return {getattr(row, column) for row in self._kept.get(model, {}).values()
+                if row in self.session}
+
     def _keep(self, rows: Iterable[T]) -> list[T]:
         kept = list(rows)
         for row in kept:

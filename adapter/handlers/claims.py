@@ -63,7 +63,7 @@ def notify_claim(ctx: Context) -> Result:
                                    status="NOTIFIED")])
 
 
-@handles("CDGI307", rows={"ClaimNo": Claim})
+@handles("CDGI307", rows={"ClaimNo": Claim}, follow={Claim.uscc: Enterprise})
 def settle_claim(ctx: Context) -> Result:
     """The insurer pays or refuses; a paid claim is shared with every other insurer."""
     el = ctx.business

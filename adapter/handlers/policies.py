@@ -52,7 +52,8 @@ def apply_for_policy(ctx: Context) -> Result:
                   outgoing=[Outgoing(insurer, "CDGI113", el, uscc)])
 
 
-@handles("CDGI305", rows={"ApplyNo": Policy, "PolicyNo": Policy.policy_no})
+@handles("CDGI305", rows={"ApplyNo": Policy, "PolicyNo": Policy.policy_no},
+         follow={Policy.uscc: Enterprise})
 def decide_policy(ctx: Context) -> Result:
     """The insurer issues (with the e-policy) or declines; an issued policy goes to customs."""
     el = ctx.business

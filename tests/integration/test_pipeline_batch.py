@@ -15,14 +15,24 @@ from sqlmodel import Session, select
 
 from adapter import documents
 from adapter.domain.identifiers import make_uscc
-from adapter.pipeline import Delivery, Pipeline
+from adapter.pipeline import Delivery, Pipeline, _read_ahead
 from adapter.registry import Registry
 from adapter.settings import Settings
 from adapter.sim import SimPartner
 from card import Pkcs11Signer, SoftwareSigner
-from store.db import utcnow
-from store.models import Credit, Inbox, Journal, JournalEvent, LedgerEntry, Outbox, Policy, Waiting
-from store.repo import due_waiting
+from store.db import UnitOfWork, utcnow
+from store.models import (
+    Credit,
+    Enterprise,
+    Inbox,
+    Journal,
+    JournalEvent,
+    LedgerEntry,
+    Outbox,
+    Policy,
+    Waiting,
+)
+from store.repo import Repo, due_waiting
 from tests.support.harness import register
 from tests.support.softhsm import TokenInfo, session_token
 
@@ -218,3 +228,30 @@ def test_a_batch_reads_the_rows_its_handlers_look_up_ahead_and_sees_its_own_chan
     with Session(bench.engine) as s:
         on_file = {c.uscc: (c.rating, c.rated_date.day) for c in s.exec(select(Credit))}
     assert on_file == {usccs[0]: ("ADVANCED", 9), **{u: ("GENERAL", 1) for u in usccs[1:]}}
+
+
+def test_rows_named_by_rows_read_ahead_are_read_ahead_after_them(bench: Bench) -> None:
+    """An insurer's decision names only its application: the policy is read ahead by its
+    number, then the enterprise the policy names, before any handler asks for it."""
+    with Session(bench.engine) as s:
+        s.add(Enterprise(uscc=USCC, name="Demo Trading", customs_code="0800000001",
+                         updated_at=utcnow()))
+        s.commit()
+    decision = (b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><cdgi:Head><cdgi:MessageType>CDGI305"
+                b"</cdgi:MessageType></cdgi:Head><cdgi:Body><cdgi:PolicyDecision>"
+                b"<cdgi:ApplyNo>A1</cdgi:ApplyNo></cdgi:PolicyDecision></cdgi:Body>"
+                b"</cdgi:Envelope>")
+    selects: list[str] = []
+    event.listen(bench.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: selects.append(statement)
+                 if statement.startswith("SELECT") else None)
+    with UnitOfWork(bench.engine) as uow:
+        repo = Repo(uow.session)
+        _read_ahead(repo, [Delivery(decision, "INS.PICC")])
+        assert [s.split("FROM ")[1].split()[0] for s in selects] == ["policy", "enterprise"]
+        selects.clear()
+        policy = repo.get(Policy, "A1")
+        assert policy is not None
+        enterprise = repo.get(Enterprise, policy.uscc)
+        assert enterprise is not None and enterprise.name == "Demo Trading"
+        assert selects == [], "both answered from what was read ahead"
