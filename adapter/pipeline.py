@@ -751,7 +751,11 @@ def _read_ahead(repo: Repo, deliveries: Sequence[Delivery]) -> None:
         follow.update(reads.follow)
     repo.read_ahead(rows, lists)
     for (model, column), target in sorted(follow, key=repr):
-        repo.read_ahead({(target, None): repo.held_values(model, column)})
+        values = repo.held_values(model, column)
+        if target[1] is None:
+            repo.read_ahead({target: values})
+        else:
+            repo.read_ahead({}, {target: values})
 
 
 @functools.lru_cache(maxsize=256)

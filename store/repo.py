@@ -291,9 +291,12 @@ class Repo:
 
     def save_card(self, card: BoundCard, seals: Iterable[Seal]) -> None:
         """Create or replace a card binding and the seals made for its holder."""
-        # The cards of an enterprise read ahead are read again (a card may change hands).
-        self._lists = {k: v for k, v in self._lists.items() if k[0] is not BoundCard}
-        self._put(card, card.card_no)
+        stored = self.get(BoundCard, card.card_no, lock=False)
+        if stored is not None and stored.uscc != card.uscc:  # the card changed hands
+            listed = self._lists.get((BoundCard, "uscc", stored.uscc))
+            if listed is not None:
+                listed[:] = [c for c in listed if c is not stored]
+        self._put(card, card.card_no)  # (and into the list of its enterprise, as ``add`` does)
         self.session.flush()
         for old in self._many(Seal, "card_no", card.card_no, lambda: self.session.exec(
                 select(Seal).where(Seal.card_no == card.card_no)).all()):

@@ -138,14 +138,15 @@ class Reads:
     ``rows`` by a unique key (``{"QuotaNo": Quota}`` by primary key, ``{"PolicyNo":
     Policy.policy_no}``), ``lists`` whole (``{"USCC": BoundCard.uscc}``: an enterprise's
     cards; ``{"USCC": (BoundCard.uscc, Authorization.uscc)}``: two lists by one key), and
-    ``follow`` rows by a key that rows read ahead carry (``{Policy.uscc: Enterprise}``: the
-    enterprise of each policy). The pipeline reads a batch's keys ahead, one query per table
-    and column (``Repo.read_ahead``); a lookup not declared still works, with a query of its
-    own."""
+    ``follow`` by a key that rows read ahead carry: a row by primary key (``{Policy.uscc:
+    Enterprise}``: the enterprise of each policy) or a list (``{Quota.uscc: BoundCard.uscc}``:
+    the cards of each quota's enterprise). The pipeline reads a batch's keys ahead, one query
+    per table and column (``Repo.read_ahead``); a lookup not declared still works, with a
+    query of its own."""
 
     rows: tuple[tuple[str, Key], ...] = ()
     lists: tuple[tuple[str, Key], ...] = ()
-    follow: tuple[tuple[Key, type[SQLModel]], ...] = ()
+    follow: tuple[tuple[Key, Key], ...] = ()
 
 
 READS: dict[str, Reads] = {}
@@ -164,14 +165,14 @@ def _keys(declared: dict[str, Any] | None) -> tuple[tuple[str, Key], ...]:
 
 def handles(message_type: str, *, rows: dict[str, Any] | None = None,
             lists: dict[str, Any] | None = None,
-            follow: dict[Any, type[SQLModel]] | None = None) -> Callable[[Handler], Handler]:
+            follow: dict[Any, Any] | None = None) -> Callable[[Handler], Handler]:
     """Register a handler for ``message_type``, with the lookups it makes (``Reads``)."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[message_type] = fn
         READS[message_type] = Reads(
             _keys(rows), _keys(lists),
-            tuple((_key(by), target) for by, target in (follow or {}).items()))
+            tuple((_key(by), _key(target)) for by, target in (follow or {}).items()))
         return fn
 
     return register

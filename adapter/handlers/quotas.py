@@ -111,7 +111,7 @@ def decide_quota(ctx: Context) -> Result:
 
 
 @handles("CDGI111", rows={"IncreaseNo": Increase, "QuotaNo": Quota},
-         lists={"QuotaNo": Increase.quota_no})
+         lists={"QuotaNo": Increase.quota_no}, follow={Quota.uscc: BoundCard.uscc})
 def increase_quota(ctx: Context) -> Result:
     """An operator with QUOTA asks for more on an approved quota; it goes to its insurer."""
     el = ctx.business

@@ -22,6 +22,7 @@ from adapter.sim import SimPartner
 from card import Pkcs11Signer, SoftwareSigner
 from store.db import UnitOfWork, utcnow
 from store.models import (
+    BoundCard,
     Credit,
     Enterprise,
     Inbox,
@@ -30,6 +31,7 @@ from store.models import (
     LedgerEntry,
     Outbox,
     Policy,
+    Quota,
     Waiting,
 )
 from store.repo import Repo, due_waiting
@@ -254,4 +256,39 @@ def test_rows_named_by_rows_read_ahead_are_read_ahead_after_them(bench: Bench) -
         assert policy is not None
         enterprise = repo.get(Enterprise, policy.uscc)
         assert enterprise is not None and enterprise.name == "Demo Trading"
+        assert selects == [], "both answered from what was read ahead"
+
+
+def test_a_list_named_by_rows_read_ahead_is_read_ahead_after_them(bench: Bench) -> None:
+    """An increase names its quota only: the cards of the quota's enterprise (whose signature
+    the handler checks) are read ahead after the quota."""
+    now = utcnow()
+    with Session(bench.engine) as s:
+        s.add(Enterprise(uscc=USCC, name="Demo Trading", customs_code="0800000001",
+                         updated_at=now))
+        s.add(Quota(quota_no="Q1", uscc=USCC, insurer_code="PICC", status="APPROVED",
+                    applied_amount=Decimal("500000.00"), term_start=date(2026, 1, 1),
+                    term_end=date(2026, 12, 31), message_id="M", created_at=now,
+                    updated_at=now))
+        s.flush()
+        s.add(BoundCard(card_no="OP1", uscc=USCC, role="OPERATOR", certificate_pem="",
+                        fingerprint="OP1", valid_from=date(2026, 1, 1),
+                        valid_to=date(2027, 1, 1), message_id="M", updated_at=now))
+        s.commit()
+    increase = (b"<cdgi:Envelope xmlns:cdgi='urn:cdgi:1'><cdgi:Head><cdgi:MessageType>CDGI111"
+                b"</cdgi:MessageType></cdgi:Head><cdgi:Body><cdgi:QuotaIncrease>"
+                b"<cdgi:IncreaseNo>I1</cdgi:IncreaseNo><cdgi:QuotaNo>Q1</cdgi:QuotaNo>"
+                b"</cdgi:QuotaIncrease></cdgi:Body></cdgi:Envelope>")
+    selects: list[str] = []
+    event.listen(bench.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: selects.append(statement)
+                 if statement.startswith("SELECT") else None)
+    with UnitOfWork(bench.engine) as uow:
+        repo = Repo(uow.session)
+        _read_ahead(repo, [Delivery(increase, "PORTAL")])
+        assert "bound_card" in selects[-1].split("FROM ")[1]
+        selects.clear()
+        quota = repo.get(Quota, "Q1")
+        assert quota is not None
+        assert [c.card_no for c in repo.cards_of(quota.uscc)] == ["OP1"]
         assert selects == [], "both answered from what was read ahead"

@@ -247,6 +247,38 @@ def test_rows_read_ahead_are_answered_by_the_unit_of_work_as_it_changed_them(
         assert len(session.exec(select(BoundCard)).all()) == 2
 
 
+def test_an_enterprises_cards_read_ahead_follow_a_card_that_changes_hands_or_is_added(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    a, b = "E" * 18, "F" * 18
+    with UnitOfWork(engine) as uow:
+        for uscc in (a, b):
+            uow.session.add(Enterprise(uscc=uscc, name=uscc, customs_code="0800000001",
+                                       updated_at=utcnow()))
+        uow.session.flush()
+        uow.session.add(_card("K1", a))
+        uow.commit()
+    selects: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: selects.append(statement)
+                 if statement.startswith("SELECT") else None)
+    with UnitOfWork(engine) as uow:
+        repo = Repo(uow.session)
+        repo.read_ahead({(BoundCard, None): {"K1", "K2"}}, {(BoundCard, "uscc"): [a, b]})
+        selects.clear()
+        repo.save_card(_card("K1", b), [])  # bound again, to the other enterprise
+        repo.save_card(_card("K2", a), [])
+        assert [c.card_no for c in repo.cards_of(a)] == ["K2"]
+        assert [c.card_no for c in repo.cards_of(b)] == ["K1"]
+        assert not [s for s in selects if "FROM bound_card" in s], "the lists followed"
+        uow.commit()
+    with UnitOfWork(engine) as uow:
+        repo = Repo(uow.session)
+        assert [c.card_no for c in repo.cards_of(a)] == ["K2"]
+        assert [c.card_no for c in repo.cards_of(b)] == ["K1"]
+
+
 def _business(uscc: str) -> list[object]:
     now = utcnow()
     stamp = {"message_id": "M", "created_at": now, "updated_at": now}
