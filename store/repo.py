@@ -803,32 +803,47 @@ class JournalFilter:
 
 @translating
 def find_journal(engine: Engine, f: JournalFilter) -> list[Journal]:
-    """Journal rows matching ``f``, newest first (or oldest first after ``after_id``)."""
+    """Journal rows matching ``f``, newest first (or oldest first after ``after_id``).
+
+    Newest first is by ``created_at`` then id, the order of the journal's indexes (each ends
+    in the time; SQLite's and PostgreSQL's then in the row): the newest 50 of a type, status
+    or partner are read off an index's end. Ordered by id alone, SQLite sorted every row of a
+    type for them (400 ms over a million rows). A partner is a sender or a receiver: each
+    side's newest rows come from its own index and the newest of both are kept."""
     with Session(engine, expire_on_commit=False) as session:
-        query = select(Journal)
+        common = []
         if f.message_id:
-            query = query.where(_about(f.message_id))
+            common.append(_about(f.message_id))
         if f.message_type:
-            query = query.where(Journal.message_type == f.message_type)
-        if f.partner:
-            query = query.where(
-                or_(Journal.sender_id == f.partner, Journal.receiver_id == f.partner)
-            )
+            common.append(Journal.message_type == f.message_type)
         if f.status:
-            query = query.where(Journal.status == f.status.upper())
+            common.append(Journal.status == f.status.upper())
         if f.direction:
-            query = query.where(Journal.direction == f.direction.upper())
+            common.append(Journal.direction == f.direction.upper())
         if f.uscc:
-            query = query.where(Journal.uscc == f.uscc)
+            common.append(Journal.uscc == f.uscc)
         if f.since:
-            query = query.where(Journal.created_at >= f.since)
+            common.append(Journal.created_at >= f.since)
         if f.until:
-            query = query.where(Journal.created_at < f.until)
+            common.append(Journal.created_at < f.until)
         if f.after_id is not None:
-            query = query.where(col(Journal.id) > f.after_id).order_by(col(Journal.id))
-        else:
-            query = query.order_by(col(Journal.id).desc())
-        return list(session.exec(query.limit(f.limit)).all())
+            query = select(Journal).where(*common, col(Journal.id) > f.after_id)
+            if f.partner:
+                query = query.where(
+                    or_(Journal.sender_id == f.partner, Journal.receiver_id == f.partner))
+            return list(session.exec(query.order_by(col(Journal.id)).limit(f.limit)).all())
+        newest = (col(Journal.created_at).desc(), col(Journal.id).desc())
+        if not f.partner:
+            return list(session.exec(
+                select(Journal).where(*common).order_by(*newest).limit(f.limit)).all())
+        found: dict[int, Journal] = {}
+        for side in (Journal.sender_id, Journal.receiver_id):
+            for row in session.exec(select(Journal).where(*common, side == f.partner)
+                                    .order_by(*newest).limit(f.limit)).all():
+                assert row.id is not None
+                found[row.id] = row
+        return sorted(found.values(), key=lambda r: (r.created_at, r.id),
+                      reverse=True)[:f.limit]
 
 
 def _about(message_id: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -26,7 +26,14 @@ from store.models import (
     Policy,
     Quota,
 )
-from store.repo import PublishResult, Repo, claim_outbox, record_publish
+from store.repo import (
+    JournalFilter,
+    PublishResult,
+    Repo,
+    claim_outbox,
+    find_journal,
+    record_publish,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -382,3 +389,26 @@ def test_an_unreachable_database_is_a_transient_store_error(engines) -> None:
     with pytest.raises(StoreUnavailable):
         claim_outbox(engine, "relay", limit=1, lease_s=1)
     assert utcnow().tzinfo is not None
+
+
+def test_the_journal_lists_a_partners_newest_messages_from_both_sides_newest_first(
+    migrated_url: str, engines
+) -> None:
+    engine = engines(migrated_url)
+    start = utcnow()
+    with UnitOfWork(engine) as uow:
+        for n in range(12):  # in and out by turns; INS.X on one side of every third
+            partner = "INS.X" if n % 3 == 0 else "INS.Y"
+            inbound = n % 2 == 0
+            uow.session.add(Journal(
+                direction="IN" if inbound else "OUT", message_id=f"M{n:02d}",
+                message_type="CDGI900", sender_id=partner if inbound else "DXP",
+                receiver_id="DXP" if inbound else partner, raw=b"<x/>", status="PROCESSED",
+                created_at=start + timedelta(seconds=n), updated_at=start))
+        uow.commit()
+    newest = find_journal(engine, JournalFilter(partner="INS.X", limit=3))
+    assert [r.message_id for r in newest] == ["M09", "M06", "M03"]
+    everything = find_journal(engine, JournalFilter(limit=50))
+    assert [r.message_id for r in everything] == [f"M{n:02d}" for n in range(11, -1, -1)]
+    after = find_journal(engine, JournalFilter(partner="INS.X", after_id=newest[-1].id))
+    assert [r.message_id for r in after] == ["M06", "M09"]
