@@ -117,9 +117,7 @@ def prefill(url: str, rows: int) -> float:
     # A PostgreSQL store that grew to a million rows over a year was vacuumed and analysed by
     # autovacuum long ago; a bulk load's first vacuum (visibility map, hint bits) is done here
     # rather than left to run under the measured daemon. Nothing analyses a SQLite store (the
-    # daemon does not, and SQLite does not by itself), so it is left as the daemon leaves it:
-    # with statistics, SQLite sorts every row of a type to find the newest 50 (340 ms for
-    # `cdgi log --type` here) where without them it walks the journal back from its end.
+    # daemon does not, and SQLite does not by itself), so it is left as the daemon leaves it.
     if url.startswith("postgresql"):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE"))
