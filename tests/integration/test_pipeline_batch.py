@@ -35,6 +35,7 @@ from store.models import (
     Waiting,
 )
 from store.repo import Repo, due_waiting
+from tests.support import statements
 from tests.support.harness import register
 from tests.support.softhsm import TokenInfo, session_token
 
@@ -243,10 +244,7 @@ def test_rows_named_by_rows_read_ahead_are_read_ahead_after_them(bench: Bench) -
                 b"</cdgi:MessageType></cdgi:Head><cdgi:Body><cdgi:PolicyDecision>"
                 b"<cdgi:ApplyNo>A1</cdgi:ApplyNo></cdgi:PolicyDecision></cdgi:Body>"
                 b"</cdgi:Envelope>")
-    selects: list[str] = []
-    event.listen(bench.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_a: selects.append(statement)
-                 if statement.startswith("SELECT") else None)
+    selects = statements.selects(bench.engine)
     with UnitOfWork(bench.engine) as uow:
         repo = Repo(uow.session)
         _read_ahead(repo, [Delivery(decision, "INS.PICC")])
@@ -279,10 +277,7 @@ def test_a_list_named_by_rows_read_ahead_is_read_ahead_after_them(bench: Bench) 
                 b"</cdgi:MessageType></cdgi:Head><cdgi:Body><cdgi:QuotaIncrease>"
                 b"<cdgi:IncreaseNo>I1</cdgi:IncreaseNo><cdgi:QuotaNo>Q1</cdgi:QuotaNo>"
                 b"</cdgi:QuotaIncrease></cdgi:Body></cdgi:Envelope>")
-    selects: list[str] = []
-    event.listen(bench.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_a: selects.append(statement)
-                 if statement.startswith("SELECT") else None)
+    selects = statements.selects(bench.engine)
     with UnitOfWork(bench.engine) as uow:
         repo = Repo(uow.session)
         _read_ahead(repo, [Delivery(increase, "PORTAL")])

@@ -34,6 +34,7 @@ from store.repo import (
     find_journal,
     record_publish,
 )
+from tests.support import statements
 
 pytestmark = pytest.mark.integration
 
@@ -214,10 +215,7 @@ def test_rows_read_ahead_are_answered_by_the_unit_of_work_as_it_changed_them(
         uow.session.flush()
         uow.session.add(_card("C1", a))
         uow.commit()
-    selects: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_a: selects.append(statement)
-                 if statement.startswith("SELECT") else None)
+    selects = statements.selects(engine)
     with UnitOfWork(engine) as uow:
         repo = Repo(uow.session)
         repo.read_ahead({(Credit, None): {a, b, c}, (Credit, "message_id"): {"M"}},
@@ -266,10 +264,7 @@ def test_an_enterprises_cards_read_ahead_follow_a_card_that_changes_hands_or_is_
         uow.session.flush()
         uow.session.add(_card("K1", a))
         uow.commit()
-    selects: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_a: selects.append(statement)
-                 if statement.startswith("SELECT") else None)
+    selects = statements.selects(engine)
     with UnitOfWork(engine) as uow:
         repo = Repo(uow.session)
         repo.read_ahead({(BoundCard, None): {"K1", "K2"}}, {(BoundCard, "uscc"): [a, b]})
@@ -327,10 +322,7 @@ def test_an_enterprises_lists_read_ahead_answer_the_business_queries_as_the_batc
     with UnitOfWork(engine) as uow:
         uow.session.add_all(_business(uscc))
         uow.commit()
-    selects: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_a: selects.append(statement)
-                 if statement.startswith("SELECT") else None)
+    selects = statements.selects(engine)
     with UnitOfWork(engine) as uow:
         repo = Repo(uow.session)
         repo.read_ahead({(Agreement, None): {"AG1"}, (Policy, None): {"P1"}},
