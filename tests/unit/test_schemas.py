@@ -183,6 +183,50 @@ def test_the_entry_point_compiles_once_and_is_cached() -> None:
     assert schemas.lxml_schema() is first
 
 
+def test_every_xs_id_of_the_contract_is_a_business_elements_so_a_document_holds_one(
+    xsd: xmlschema.XMLSchema10,
+) -> None:
+    # The hot path declares them xs:NCName (schemas._HotPathFiles): the same documents are
+    # valid only while no document can hold two.
+    xs_id = xsd.maps.types["{http://www.w3.org/2001/XMLSchema}ID"]
+    found: list[str] = []
+
+    def walk(element: xmlschema.validators.XsdElement, path: str, seen: frozenset[int]) -> None:
+        if not element.type.is_complex():
+            return
+        found.extend(f"{path}/@{name}" for name, attribute in element.type.attributes.items()
+                     if attribute.type.is_derived(xs_id))
+        for child in element.type.content.iter_elements():
+            if isinstance(child, xmlschema.validators.XsdElement) and id(child) not in seen:
+                walk(child, f"{path}/{child.local_name}", seen | {id(child)})
+
+    walk(xsd.elements["Envelope"], "Envelope", frozenset())
+    assert sorted(found) == sorted(f"Envelope/Body/{e}/@Id" for e in CONTRACT_TYPES.values())
+
+
+def test_the_hot_path_registers_no_id_so_unique_ids_keep_no_memory() -> None:
+    # libxml2 registers each xs:ID it validates, its value kept in lxml's string dictionary
+    # for the life of the process; the registration is what XPath's id() finds.
+    published = etree.XMLSchema(etree.parse(str(schemas.xsd_path())))
+    for schema, registers in ((published, True), (schemas.lxml_schema(), False)):
+        root = etree.fromstring(etree.tostring(with_signatures(sample("CDGI109"))),
+                                etree.XMLParser(collect_ids=False))
+        assert schema.validate(root), schema.error_log
+        assert bool(root.xpath("id($v)", v=business_of(root).get("Id"))) is registers
+
+
+@pytest.mark.parametrize("value", ["D1", "d_1.x-2", "1D", "D:1", "D 1", ""])
+def test_the_hot_path_and_the_published_schema_agree_on_every_id(value: str) -> None:
+    published = etree.XMLSchema(etree.parse(str(schemas.xsd_path())))
+    root = with_signatures(sample("CDGI109"))
+    business_of(root).set("Id", value)
+    assert schemas.lxml_schema().validate(root) is published.validate(root)
+    if not published.validate(root):
+        with pytest.raises(SchemaInvalid, match=f"'{re.escape(value)}' is not a valid value "
+                           "of the atomic type 'xs:ID'"):
+            schemas.validate(root)
+
+
 def test_the_body_offers_exactly_the_catalogues_elements() -> None:
     envelope_xsd = etree.parse(str(schemas.xsd_path().with_name("envelope.xsd")))
     xs = {"xs": "http://www.w3.org/2001/XMLSchema"}
