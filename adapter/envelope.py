@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -179,9 +180,15 @@ _RANDOM = _Randomness()
 
 
 def new_message_id() -> str:
-    """A fresh MessageId: an upper-case random (version 4) UUID, 36 characters."""
-    b = bytearray(_RANDOM.take(16))
-    b[6], b[8] = (b[6] & 0x0F) | 0x40, (b[8] & 0x3F) | 0x80
+    """A fresh MessageId: an upper-case UUID of 36 characters, version 7 (RFC 9562).
+
+    Its first 48 bits are the time in milliseconds and the other 74 of its own random. Ids
+    made later sort after earlier ones, so each of our messages' journal rows goes at the end
+    of the store's index of message ids, not at a random place in it. In a million-row SQLite
+    journal the random places cost the pipeline 6% of its rate (``bench/journal.py``).
+    """
+    b = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + _RANDOM.take(10))
+    b[6], b[8] = (b[6] & 0x0F) | 0x70, (b[8] & 0x3F) | 0x80
     h = b.hex().upper()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -30,13 +31,22 @@ from adapter.envelope import (
     build_envelope,
     business_element,
     contract_time,
-    new_message_id,
     read_head,
     serialize,
 )
 from adapter.envelope import field as text
 from adapter.settings import Settings
 from card import SoftwareSigner, sign_document, sign_envelope
+
+
+def partner_message_id() -> str:
+    """A MessageId as a partner may make it: an upper-case random (version 4) UUID.
+
+    The adapter's own ids are time-ordered (``adapter.envelope.new_message_id``); a partner's
+    need not be, and the simulated partners' are not, so that tests and benches see the
+    store's harder case: each inbound id indexed at a random place.
+    """
+    return str(uuid.uuid4()).upper()
 
 
 @dataclass
@@ -121,7 +131,7 @@ class SimPartner:
 
     def send(self, message_type: str, business: etree._Element, **kw: Any) -> str:
         """Sign and publish; returns the MessageId."""
-        message_id = kw.pop("message_id", None) or new_message_id()
+        message_id = kw.pop("message_id", None) or partner_message_id()
         self.send_raw(self.envelope(message_type, business, message_id=message_id, **kw))
         return message_id
 

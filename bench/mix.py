@@ -50,9 +50,8 @@ if str(ROOT) not in sys.path:
 
 from adapter import documents as doc  # noqa: E402
 from adapter.domain.identifiers import make_uscc  # noqa: E402
-from adapter.envelope import new_message_id  # noqa: E402
 from adapter.settings import Settings  # noqa: E402
-from adapter.sim import SimEnterprise, SimPartner  # noqa: E402
+from adapter.sim import SimEnterprise, SimPartner, partner_message_id  # noqa: E402
 from card import SoftwareSigner  # noqa: E402
 
 PARTIES = ("PORTAL", "BANK.BOC", "INS.PICC", "INS.CPIC", "INS.PAIC", "CUS.0800")
@@ -185,7 +184,7 @@ def _enterprise(args: tuple[int, str, date]) -> list[Message]:
     def add(wave: int, step: str, sender: str, mtype: str, business: object,
             card: str | None = None) -> None:
         element = ent.sign(business, card) if card else business  # type: ignore[arg-type]
-        mid = new_message_id()
+        mid = partner_message_id()
         body = partners[sender].envelope(mtype, element, message_id=mid)  # type: ignore[arg-type]
         cert = ent.cards[card][1].cert_pem() if card else None
         out.append(Message(wave, step, sender, mtype, mid, body, i, cert))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 
 import pytest
@@ -124,22 +125,30 @@ def test_contract_time_is_china_time_with_an_offset() -> None:
     )
 
 
-def test_message_ids_are_random_version_4_uuids_and_element_ids_ncnames() -> None:
+def test_message_ids_are_time_ordered_version_7_uuids_and_element_ids_ncnames() -> None:
     found: list[str] = []
 
     def draw() -> None:  # each thread draws from its own pool
         found.extend(new_message_id() for _ in range(3000))
 
+    before = time.time_ns() // 1_000_000
     threads = [threading.Thread(target=draw) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    after = time.time_ns() // 1_000_000
     assert len(set(found)) == len(found) == 12000
     for text in found[::97]:
-        assert re.fullmatch(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}",
+        assert re.fullmatch(r"[0-9A-F]{8}-[0-9A-F]{4}-7[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}",
                             text), text
         u = uuid.UUID(text)
-        assert (u.version, u.variant) == (4, uuid.RFC_4122)
+        assert (u.version, u.variant) == (7, uuid.RFC_4122)
+        assert before <= u.int >> 80 <= after  # the first 48 bits: the time in milliseconds
+    # Made a millisecond apart, they sort in the order they were made; within one
+    # millisecond the 74 random bits still tell them apart (above).
+    earlier = new_message_id()
+    time.sleep(0.002)
+    assert new_message_id() > earlier
     assert len({new_element_id("D") for _ in range(5000)}) == 5000
     assert re.fullmatch(r"D[0-9A-F]{16}", new_element_id("D"))
