@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Numeric, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -58,6 +67,12 @@ class PartnerCert(SQLModel, table=True):
     added_at: datetime = Field(sa_column=_ts())
 
 
+UNANSWERED = "direction = 'OUT' AND status = 'SENT' AND message_type <> 'CDGI900'"
+"""Our messages that wait for their partner's receipt (a receipt of ours is never answered):
+the predicate of the partial index ``ix_journal_unanswered`` (migration 0005). A query that
+repeats it word for word is answered from that index on SQLite as on PostgreSQL."""
+
+
 class Journal(SQLModel, table=True):
     """Every message in and out, kept whole: what ``cdgi log``, ``why`` and ``replay`` read."""
 
@@ -67,6 +82,8 @@ class Journal(SQLModel, table=True):
         Index("ix_journal_sender_created", "sender_id", "created_at"),
         Index("ix_journal_receiver_created", "receiver_id", "created_at"),
         Index("ix_journal_status_created", "status", "created_at"),
+        Index("ix_journal_unanswered", "status", "updated_at",
+              sqlite_where=text(UNANSWERED), postgresql_where=text(UNANSWERED)),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -13,12 +13,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, event, func, insert, inspect, or_, union, update
+from sqlalchemy import delete, event, func, insert, inspect, or_, text, union, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
 from store.db import translating, utcnow
 from store.models import (
+    UNANSWERED,
     Agreement,
     Authorization,
     BoundCard,
@@ -774,11 +775,9 @@ def alert_counts(engine: Engine, *, unanswered_after_s: float) -> dict[str, int]
             select(func.count()).select_from(Journal)
             .where(Journal.direction == "OUT", Journal.status == "REFUSED_BY_PARTNER")
         ).one()
-        unanswered = session.exec(
-            select(func.count()).select_from(Journal).where(
-                Journal.direction == "OUT", Journal.status == "SENT",
-                Journal.message_type != "CDGI900", Journal.updated_at < cutoff,
-            )
+        unanswered = session.exec(  # from the partial index alone (migration 0005)
+            select(func.count()).select_from(Journal)
+            .where(text(UNANSWERED), Journal.updated_at < cutoff)
         ).one()
     return {"unroutable": int(unroutable), "ledger_discrepancies": int(discrepancies),
             "refused_by_partner": int(refused), "unanswered": int(unanswered)}

@@ -30,6 +30,7 @@ from store.repo import (
     JournalFilter,
     PublishResult,
     Repo,
+    alert_counts,
     claim_outbox,
     find_journal,
     record_publish,
@@ -439,3 +440,44 @@ def test_postgresql_counts_the_journals_filters_together_so_an_absent_combinatio
     assert plan[0]["Plan"]["Plan Rows"] < 50
     refusals = find_journal(engine, JournalFilter(partner="INS.A", status="REFUSED"))
     assert refusals == []
+
+
+def test_the_alerts_count_our_unanswered_messages_off_their_own_index(
+    migrated_url: str, engines
+) -> None:
+    """Each receipt of ours stays SENT for good, so SENT rows grow with the journal (a third
+    of it). The alerts' count of our messages still waiting for a partner's answer is read
+    off the partial index of the rows that wait (migration 0005), not off every SENT row."""
+    engine = engines(migrated_url)
+    now = utcnow()
+    old, recent = now - timedelta(hours=3), now - timedelta(minutes=5)
+    rows = [  # (direction, type, status, last updated): counted?
+        ("OUT", "CDGI501", "SENT", old),  # yes
+        ("OUT", "CDGI503", "SENT", old),  # yes
+        ("OUT", "CDGI501", "SENT", recent),  # not yet: within the receipt timeout
+        ("OUT", "CDGI900", "SENT", old),  # a receipt of ours: never answered
+        ("OUT", "CDGI501", "ACCEPTED", old),  # answered
+        ("OUT", "CDGI501", "PENDING", old),  # not yet published
+        ("IN", "CDGI109", "PROCESSED", old),
+    ]
+    with Session(engine) as session:
+        for i, (direction, message_type, status, at) in enumerate(rows):
+            session.add(Journal(direction=direction, message_id=f"U{i}",
+                                message_type=message_type, sender_id="DC", receiver_id="X",
+                                raw=b"<x/>", status=status, created_at=at, updated_at=at))
+        session.commit()
+    sent = statements.executed(engine)
+    assert alert_counts(engine, unanswered_after_s=3600)["unanswered"] == 2
+    with engine.begin() as c:  # a partner's receipt answers one; it leaves the index
+        c.execute(text("UPDATE journal SET status = 'ACCEPTED' WHERE message_id = 'U0'"))
+    assert alert_counts(engine, unanswered_after_s=3600)["unanswered"] == 1
+
+    statement, parameters = next((st, p) for st, p in sent if "'CDGI900'" in st)
+    with engine.connect() as c:
+        if migrated_url.startswith("postgresql"):
+            c.exec_driver_sql("SET enable_seqscan = off")  # seven rows: a scan would do
+            plan = " ".join(c.exec_driver_sql("EXPLAIN " + statement, parameters).scalars())
+        else:
+            plan = " ".join(str(row[-1]) for row in
+                            c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "ix_journal_unanswered" in plan, plan

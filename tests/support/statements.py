@@ -14,3 +14,12 @@ def selects(engine: Any) -> list[str]:
                  lambda _c, _cur, statement, *_a: seen.append(statement)
                  if statement.startswith("SELECT") else None)
     return seen
+
+
+def executed(engine: Any) -> list[tuple[str, Any]]:
+    """A list that every statement the engine executes from now on, with its parameters as the
+    driver got them, is appended to (to run EXPLAIN on exactly what the code sent)."""
+    seen: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, parameters, *_a: seen.append((statement, parameters)))
+    return seen
