@@ -44,6 +44,7 @@ from bench.daemonrun import run_mix  # noqa: E402
 from bench.mix import build  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.repo import JournalFilter, find_journal  # noqa: E402
+from tests.support import statements  # noqa: E402
 from tests.support.softhsm import make_token  # noqa: E402
 
 TYPES = ["CDGI101", "CDGI103", "CDGI105", "CDGI107", "CDGI109", "CDGI111", "CDGI113",
@@ -233,15 +234,8 @@ def time_queries(url: str) -> list[tuple[str, float, float, float, int]]:
 
 def explain(url: str, fields: dict[str, object]) -> str:
     """The query plan of the very statement ``find_journal`` runs for a filter."""
-    from sqlalchemy import event
-
     engine = make_engine(url, writer=False)
-    seen: list[tuple[str, object]] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _keep(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
-        seen.append((statement, parameters))
-
+    seen = statements.executed(engine)
     find_journal(engine, JournalFilter(**fields))  # type: ignore[arg-type]
     statement, parameters = next((st, pa) for st, pa in seen if "FROM journal" in st)
     prefix = "EXPLAIN ANALYZE " if url.startswith("postgresql") else "EXPLAIN QUERY PLAN "
